@@ -1,0 +1,48 @@
+"""Intake service: the household registry, grid reports and department feeds."""
+
+from __future__ import annotations
+
+from fangpin.contracts import ContractError, describe_validation_error
+from fangpin.inbox import Incoming, tracking_key
+from fangpin.service import Runtime, create_http_app, serve
+from fangpin.settings import Settings
+from fastapi import FastAPI
+from nats.aio.msg import Msg
+from pydantic import ValidationError
+
+from intake.api import router
+from intake.application import DepartmentRecordIn, IntakeApplication, department_subject
+
+PORT = 8101
+
+
+def parse_department_record(msg: Msg) -> Incoming:
+    """Department feeds carry records, not envelopes; the subject names the kind."""
+    department_subject(msg.subject)
+    try:
+        record = DepartmentRecordIn.model_validate_json(msg.data)
+    except ValidationError as error:
+        raise ContractError(describe_validation_error(error)) from None
+    return Incoming(tracking_key(msg), msg.subject, None, record)
+
+
+def build(settings: Settings) -> FastAPI:
+    app = IntakeApplication(settings, pseudonym_key=settings.pseudonym_key)
+    runtime = Runtime("intake", settings, app, handler=app)
+    assert runtime.inbox is not None
+    runtime.inbox.parse = parse_department_record
+    runtime.inbox.consume("DEPT", "dept.>", durable="intake-dept")
+    return create_http_app(
+        runtime,
+        "Fangpin intake",
+        "Household registry, grid monitors' reports and department records.",
+        [router],
+    )
+
+
+def main() -> None:
+    serve(build, PORT)
+
+
+if __name__ == "__main__":
+    main()

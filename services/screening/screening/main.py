@@ -1,0 +1,33 @@
+"""Screening service: risk profiles and the indicator catalogue."""
+
+from __future__ import annotations
+
+from fangpin.service import Runtime, create_http_app, serve
+from fangpin.settings import Settings
+from fastapi import FastAPI
+
+from screening.api import router
+from screening.application import ScreeningApplication
+
+PORT = 8102
+
+
+def build(settings: Settings) -> FastAPI:
+    app = ScreeningApplication(settings)
+    runtime = Runtime("screening", settings, app, handler=app)
+    assert runtime.inbox is not None
+    runtime.inbox.consume("INTAKE", "intake.>")
+    return create_http_app(
+        runtime,
+        "Fangpin screening",
+        "Each household's risk profile, screened against the indicator catalogue.",
+        [router],
+    )
+
+
+def main() -> None:
+    serve(build, PORT)
+
+
+if __name__ == "__main__":
+    main()

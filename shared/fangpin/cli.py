@@ -1,0 +1,217 @@
+"""``fangpin``: run the whole platform, or write the event contracts.
+
+fangpin run                 embedded servers + five services + demo county
+fangpin contracts DIR       JSON Schemas and the AsyncAPI document
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from fangpin.auth import DEMO_PASSWORD, DEMO_USERS
+from fangpin.contracts import EVENTS, asyncapi_document, envelope_json_schema
+from fangpin.embedded import (
+    EmbeddedNats,
+    EmbeddedPostgres,
+    load_secrets,
+    start_nats,
+    start_postgres,
+)
+
+SERVICES = ["intake", "screening", "casework", "assistance", "reporting"]
+DEFAULT_BASE_PORT = 8101
+
+
+def write_contracts(target: Path) -> list[Path]:
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    schemas = {"Envelope": envelope_json_schema()}
+    schemas.update(
+        {
+            f"{spec.type}.v{spec.schema_version}": spec.model.model_json_schema()
+            for spec in EVENTS.values()
+        }
+    )
+    for name, schema in schemas.items():
+        path = target / f"{name}.schema.json"
+        path.write_text(json.dumps(schema, indent=2, ensure_ascii=False) + "\n")
+        written.append(path)
+    path = target / "asyncapi.json"
+    path.write_text(
+        json.dumps(asyncapi_document(), indent=2, ensure_ascii=False) + "\n"
+    )
+    written.append(path)
+    return written
+
+
+class Platform:
+    """The servers and service processes of one ``fangpin run``."""
+
+    def __init__(self, data_dir: Path, base_port: int):
+        self.data_dir = data_dir
+        self.base_port = base_port
+        self.nats: EmbeddedNats | None = None
+        self.postgres: EmbeddedPostgres | None = None
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.urls = {
+            name: f"http://127.0.0.1:{base_port + index}"
+            for index, name in enumerate(SERVICES)
+        }
+
+    def environment(self) -> dict[str, str]:
+        secrets = load_secrets(self.data_dir)
+        env = dict(os.environ)
+        if "NATS_URL" not in env:
+            port = int(env.get("FANGPIN_NATS_PORT", "4222"))
+            self.nats = start_nats(self.data_dir, secrets["nats_key"], port=port)
+            env["NATS_URL"] = self.nats.url
+        if "DATABASE_URL" not in env:
+            self.postgres = start_postgres(self.data_dir)
+            env["DATABASE_URL"] = self.postgres.url
+        env.setdefault("FANGPIN_JWT_SECRET", secrets["jwt_secret"])
+        env.setdefault("FANGPIN_CIPHER_KEY", secrets["cipher_key"])
+        env.setdefault("FANGPIN_PSEUDONYM_KEY", secrets["pseudonym_key"])
+        env.setdefault("FANGPIN_DEV_ISSUER", "1")
+        return env
+
+    def start(self) -> None:
+        env = self.environment()
+        logs = self.data_dir / "logs"
+        logs.mkdir(exist_ok=True)
+        for index, name in enumerate(SERVICES):
+            service_env = {**env, "FANGPIN_PORT": str(self.base_port + index)}
+            log = open(logs / f"{name}.log", "ab")  # noqa: SIM115
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", f"{name}.main"],
+                env=service_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.wait_until_healthy()
+
+    def wait_until_healthy(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        waiting = dict(self.urls)
+        while waiting and time.monotonic() < deadline:
+            for name, url in list(waiting.items()):
+                if self.processes[name].poll() is not None:
+                    raise RuntimeError(
+                        f"{name} stopped; see {self.data_dir / 'logs' / name}.log"
+                    )
+                try:
+                    if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                        del waiting[name]
+                except httpx.HTTPError:
+                    pass
+            time.sleep(0.2)
+        if waiting:
+            raise RuntimeError(f"not answering: {', '.join(waiting)}")
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        if self.nats is not None:
+            self.nats.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+
+
+def banner(platform: Platform, loaded: dict[str, int]) -> str:
+    lines = ["", "Fangpin 防贫 is running.", ""]
+    for name, url in platform.urls.items():
+        lines.append(f"  {name:<11} {url}/docs")
+    lines += [
+        "",
+        f"Demo county: {loaded['households']} households "
+        f"({loaded['new']} added this start).",
+        f"Demo users (password '{DEMO_PASSWORD}'; sign in with 'Authorize' on any"
+        " /docs page):",
+    ]
+    for user in DEMO_USERS.values():
+        extra = f" {user.department}" if user.department else ""
+        lines.append(
+            f"  {user.user_id:<11} {user.role.value:<13} {user.area_code}{extra}"
+        )
+    lines += [
+        "",
+        f"Data folder: {platform.data_dir}  (kept between starts)",
+        "Press Ctrl-C to stop.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def run(data_dir: Path, base_port: int) -> int:
+    from fangpin.demo import load_demo_county
+
+    platform = Platform(data_dir.resolve(), base_port)
+    stop = False
+
+    def request_stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        print("Starting NATS, PostgreSQL and the five services…", flush=True)
+        platform.start()
+        loaded = load_demo_county(platform.urls)
+        print(banner(platform, loaded), flush=True)
+        while not stop:
+            for name, process in platform.processes.items():
+                if process.poll() is not None:
+                    print(f"{name} stopped unexpectedly; see its log", flush=True)
+                    stop = True
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("Stopping…", flush=True)
+        platform.stop()
+        print("Stopped. Data kept in", platform.data_dir, flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fangpin")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="run the whole platform")
+    run_parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(os.environ.get("FANGPIN_DATA_DIR", ".fangpin-data")),
+    )
+    run_parser.add_argument(
+        "--base-port",
+        type=int,
+        default=int(os.environ.get("FANGPIN_BASE_PORT", DEFAULT_BASE_PORT)),
+    )
+    contracts = commands.add_parser("contracts", help="write JSON Schemas and AsyncAPI")
+    contracts.add_argument(
+        "target", type=Path, nargs="?", default=Path("docs/contracts")
+    )
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return run(args.data_dir, args.base_port)
+    for path in write_contracts(args.target):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

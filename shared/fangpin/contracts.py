@@ -1,0 +1,417 @@
+"""The events that cross service boundaries, and the envelope that carries them.
+
+Every message on an event stream is an :class:`Envelope` whose ``data`` matches the
+model registered for its ``type`` and ``schema_version``. Payloads name households and
+cases by their pseudonymous ids only: names, ID numbers, phone numbers, health and
+disability stay in the owning service's encrypted event store.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+AreaCode = Annotated[str, Field(pattern=r"^\d{6}(\d{3}){0,2}$")]
+VillageCode = Annotated[str, Field(pattern=r"^\d{12}$")]
+
+
+class Role(StrEnum):
+    GRID_MONITOR = "grid_monitor"
+    VILLAGE = "village"
+    TOWN = "town"
+    DISTRICT = "district"
+    DEPARTMENT = "department"
+    AUDITOR = "auditor"
+    SYSTEM = "system"
+
+
+class Actor(BaseModel):
+    """Who did it, at what level and in which area (prefix of the area code)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user_id: str
+    role: Role
+    area_code: AreaCode
+    department: str | None = None
+
+
+class Envelope(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    event_id: UUID
+    type: str
+    schema_version: int = 1
+    occurred_at: datetime
+    producer: str
+    actor: Actor
+    household_id: UUID | None = None
+    case_id: UUID | None = None
+    causation_id: UUID | None = None
+    correlation_id: UUID
+    data: dict[str, Any]
+
+
+class Contract(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProblemCategory(StrEnum):
+    ILLNESS = "illness"
+    ACCIDENT = "accident"
+    DISASTER = "disaster"
+    SCHOOLING = "schooling"
+    HOUSING = "housing"
+    DRINKING_WATER = "drinking_water"
+    INCOME_DROP = "income_drop"
+    EMPLOYMENT = "employment"
+    OTHER = "other"
+
+
+# Categories that open the "green channel": help may start before review ends.
+URGENT_CATEGORIES = frozenset(
+    {ProblemCategory.ILLNESS, ProblemCategory.ACCIDENT, ProblemCategory.DISASTER}
+)
+
+
+class PovertyStatus(StrEnum):
+    FORMERLY_POOR = "formerly_poor"
+    NEVER_POOR = "never_poor"
+
+
+class TargetType(StrEnum):
+    LOW_INCOME = "low_income"
+    EXPENSE_HARDSHIP = "expense_hardship"
+    SAFETY_NET = "safety_net"
+
+
+# --- intake ----------------------------------------------------------------------
+
+
+class HouseholdRegistered(Contract):
+    household_id: UUID
+    area_code: VillageCode
+    village_group: str
+    poverty_status: PovertyStatus
+    left_poverty_year: int | None = None
+    member_count: int = Field(ge=1)
+
+
+class ProblemReported(Contract):
+    report_id: UUID
+    household_id: UUID
+    area_code: VillageCode
+    village_group: str
+    category: ProblemCategory
+    observed_on: date
+    amount: Decimal | None = Field(default=None, ge=0)
+    urgent: bool = False
+
+
+class DepartmentRecordReceived(Contract):
+    """A department's record matched to a household (by ID number, inside intake)."""
+
+    record_id: str
+    department: str
+    kind: str
+    household_id: UUID
+    area_code: VillageCode
+    occurred_on: date
+    facts: dict[str, float | int | bool | str]
+
+
+class RecordRejected(Contract):
+    record_id: str
+    department: str
+    kind: str
+    reason: str
+
+
+# --- screening -------------------------------------------------------------------
+
+
+class IndicatorHit(Contract):
+    code: str
+    name_zh: str
+    name_en: str
+    values: dict[str, float | int | bool | str]
+    thresholds: dict[str, float | int]
+
+
+class RiskFlagged(Contract):
+    household_id: UUID
+    area_code: VillageCode
+    hits: list[IndicatorHit] = Field(min_length=1)
+    target_type: TargetType
+    catalogue_version: int
+    caused_by: list[UUID]
+
+
+class RiskCleared(Contract):
+    household_id: UUID
+    area_code: VillageCode
+    catalogue_version: int
+
+
+# --- casework --------------------------------------------------------------------
+
+
+class CaseOpened(Contract):
+    case_id: UUID
+    household_id: UUID
+    area_code: VillageCode
+    town_code: Annotated[str, Field(pattern=r"^\d{9}$")]
+    signal_type: str
+    signal_event_id: UUID
+    urgent: bool = False
+
+
+class SignalAttached(Contract):
+    case_id: UUID
+    signal_type: str
+    signal_event_id: UUID
+
+
+class CaseClosed(Contract):
+    case_id: UUID
+    household_id: UUID
+    area_code: VillageCode
+    verification: str = Field(min_length=1)
+    verified_by: str
+
+
+# --- assistance ------------------------------------------------------------------
+
+
+class AidGranted(Contract):
+    grant_id: UUID
+    case_id: UUID
+    household_id: UUID
+    area_code: VillageCode
+    measure: str
+    quantity: Decimal = Field(gt=0)
+    unit: str
+    period: str = Field(pattern=r"^\d{4}(-\d{2})?$")
+    funding_source: str
+    department: str
+    emergency: bool = False
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    type: str
+    model: builtins.type[Contract]
+    producer: str
+    subject: str
+    schema_version: int = 1
+    summary: str = ""
+
+
+EVENTS: dict[str, EventSpec] = {
+    spec.type: spec
+    for spec in [
+        EventSpec(
+            "HouseholdRegistered",
+            HouseholdRegistered,
+            "intake",
+            "intake.household.registered",
+            summary="A household entered the registry.",
+        ),
+        EventSpec(
+            "ProblemReported",
+            ProblemReported,
+            "intake",
+            "intake.report.problem",
+            summary="A grid monitor reported a problem for a household in their grid.",
+        ),
+        EventSpec(
+            "DepartmentRecordReceived",
+            DepartmentRecordReceived,
+            "intake",
+            "intake.department.record",
+            summary="A department record was matched to a household.",
+        ),
+        EventSpec(
+            "RecordRejected",
+            RecordRejected,
+            "intake",
+            "intake.department.rejected",
+            summary="A department record could not be accepted; the reason says why.",
+        ),
+        EventSpec(
+            "RiskFlagged",
+            RiskFlagged,
+            "screening",
+            "screening.risk.flagged",
+            summary="A household hit one or more indicators; every hit is explained.",
+        ),
+        EventSpec(
+            "RiskCleared",
+            RiskCleared,
+            "screening",
+            "screening.risk.cleared",
+            summary="A household no longer hits any indicator.",
+        ),
+        EventSpec(
+            "CaseOpened",
+            CaseOpened,
+            "casework",
+            "casework.case.opened",
+            summary="A case opened in the queue of the household's town.",
+        ),
+        EventSpec(
+            "SignalAttached",
+            SignalAttached,
+            "casework",
+            "casework.case.signal_attached",
+            summary="A new report or flag joined a household's open case.",
+        ),
+        EventSpec(
+            "CaseClosed",
+            CaseClosed,
+            "casework",
+            "casework.case.closed",
+            summary="An official verified the problem solved and closed the case.",
+        ),
+        EventSpec(
+            "AidGranted",
+            AidGranted,
+            "assistance",
+            "assistance.aid.granted",
+            summary="Help was granted against a case.",
+        ),
+    ]
+}
+
+DEPARTMENTS = (
+    "medical_insurance",
+    "health",
+    "education",
+    "disabled_persons",
+    "emergency",
+    "civil_affairs",
+    "traffic_police",
+)
+
+
+class ContractError(ValueError):
+    """A message that does not match its contract; the text names field and reason."""
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """Field and reason for each problem, never the offending value itself.
+
+    Values can be personal data, so only locations and pydantic's messages are kept.
+    """
+    problems = []
+    for item in error.errors(include_input=False, include_url=False):
+        field = ".".join(str(part) for part in item["loc"]) or "(message)"
+        problems.append(f"{field}: {item['msg']}")
+    return "; ".join(problems)
+
+
+def parse_envelope(raw: bytes) -> tuple[Envelope, Contract]:
+    """Check a message against the envelope and its event's contract."""
+    try:
+        document = json.loads(raw)
+    except UnicodeDecodeError:
+        raise ContractError("body: not valid UTF-8") from None
+    except json.JSONDecodeError as error:
+        raise ContractError(f"body: not valid JSON ({error.msg})") from None
+    try:
+        envelope = Envelope.model_validate(document)
+    except ValidationError as error:
+        raise ContractError(describe_validation_error(error)) from None
+    spec = EVENTS.get(envelope.type)
+    if spec is None:
+        raise ContractError(f"type: unknown event type {envelope.type!r}")
+    if envelope.schema_version > spec.schema_version:
+        raise ContractError(
+            f"schema_version: {envelope.type} version {envelope.schema_version}"
+            f" is newer than the supported {spec.schema_version}"
+        )
+    try:
+        data = spec.model.model_validate(envelope.data)
+    except ValidationError as error:
+        raise ContractError("data." + describe_validation_error(error)) from None
+    return envelope, data
+
+
+def envelope_json_schema() -> dict[str, Any]:
+    return Envelope.model_json_schema()
+
+
+def asyncapi_document() -> dict[str, Any]:
+    """An AsyncAPI 3.0 document for every event, generated from the models."""
+    channels: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    messages: dict[str, Any] = {}
+    schemas: dict[str, Any] = {"Envelope": envelope_json_schema()}
+    for spec in EVENTS.values():
+        schemas[spec.type] = spec.model.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+        schemas[spec.type].pop("$defs", None)
+        for name, definition in (
+            spec.model.model_json_schema(ref_template="#/components/schemas/{model}")
+            .get("$defs", {})
+            .items()
+        ):
+            schemas[name] = definition
+        messages[spec.type] = {
+            "name": spec.type,
+            "title": spec.type,
+            "summary": spec.summary,
+            "contentType": "application/json",
+            "headers": {
+                "type": "object",
+                "properties": {
+                    "Nats-Msg-Id": {"type": "string", "description": "event id"},
+                    "Fangpin-Producer": {"type": "string"},
+                    "Fangpin-Notification-Id": {"type": "string"},
+                },
+            },
+            "payload": {
+                "allOf": [
+                    {"$ref": "#/components/schemas/Envelope"},
+                    {
+                        "type": "object",
+                        "properties": {
+                            "type": {"const": spec.type},
+                            "data": {"$ref": f"#/components/schemas/{spec.type}"},
+                        },
+                    },
+                ]
+            },
+        }
+        channel = spec.subject.replace(".", "_")
+        channels[channel] = {
+            "address": spec.subject,
+            "messages": {spec.type: {"$ref": f"#/components/messages/{spec.type}"}},
+        }
+        operations[f"publish{spec.type}"] = {
+            "action": "send",
+            "channel": {"$ref": f"#/channels/{channel}"},
+            "summary": f"{spec.producer} publishes {spec.type}",
+        }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "Fangpin events",
+            "version": "1.0.0",
+            "description": "Events exchanged by the Fangpin services over NATS "
+            "JetStream. Department feeds publish to dept.<department>.<kind>.",
+        },
+        "defaultContentType": "application/json",
+        "channels": channels,
+        "operations": operations,
+        "components": {"messages": messages, "schemas": schemas},
+    }

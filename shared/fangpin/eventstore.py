@@ -1,0 +1,234 @@
+"""Each service's own event store, on the ``eventsourcing`` library.
+
+Two additions to the library's process recorder:
+
+* ``trackings``: many tracking records written in the same transaction as the new
+  events, so a whole batch of upstream messages commits (or fails) at once;
+* tracking is one row per upstream message (multi-row tracking), so deduplication
+  does not depend on the order in which messages arrive.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import (
+    IntegrityError,
+    ProcessRecorder,
+    StoredEvent,
+    Tracking,
+)
+from eventsourcing.popo import POPOProcessRecorder
+from eventsourcing.postgres import PostgresProcessRecorder
+from psycopg import sql
+
+from fangpin.contracts import Actor, Envelope, Role
+from fangpin.settings import Settings, postgres_env
+
+NAMESPACE = UUID("6f0d6f3e-5b5e-4f63-9a55-2f1d1c1f0a01")
+A = TypeVar("A", bound=Aggregate)
+
+
+def stable_id(*parts: object) -> UUID:
+    """A deterministic id, so the same input always names the same aggregate."""
+    return uuid.uuid5(NAMESPACE, "|".join(str(part) for part in parts))
+
+
+def event_id(originator_id: UUID, originator_version: int) -> UUID:
+    """The id of a stored event: the same on every re-publication."""
+    return stable_id("event", originator_id, originator_version)
+
+
+@dataclass(frozen=True)
+class Cause:
+    """Who asked for a change and which chain of events it belongs to."""
+
+    actor: Actor
+    correlation_id: UUID = field(default_factory=uuid.uuid4)
+    causation_id: UUID | None = None
+
+    def meta(
+        self, *, household_id: UUID | None = None, case_id: UUID | None = None
+    ) -> dict[str, Any]:
+        """The envelope fields stored on every domain event."""
+        return {
+            "actor": self.actor.model_dump(mode="json"),
+            "correlation_id": str(self.correlation_id),
+            "causation_id": str(self.causation_id) if self.causation_id else None,
+            "household_id": str(household_id) if household_id else None,
+            "case_id": str(case_id) if case_id else None,
+            "recorded_at": datetime.now(UTC).isoformat(),
+        }
+
+    @classmethod
+    def following(cls, envelope: Envelope, service: str, area_code: str) -> Cause:
+        """A service's own reaction to an upstream event: same chain, caused by it."""
+        return cls(
+            system_actor(service, area_code),
+            correlation_id=envelope.correlation_id,
+            causation_id=envelope.event_id,
+        )
+
+
+def system_actor(service: str, area_code: str) -> Actor:
+    return Actor(user_id=service, role=Role.SYSTEM, area_code=area_code[:6])
+
+
+class _TrackingBatch:
+    @staticmethod
+    def trackings(kwargs: dict[str, Any]) -> list[Tracking]:
+        found: list[Tracking] = list(kwargs.get("trackings") or [])
+        if kwargs.get("tracking") is not None:
+            found.append(kwargs["tracking"])
+        return found
+
+
+class BatchProcessRecorder(PostgresProcessRecorder):
+    """Writes the tracking records of a whole batch with its events."""
+
+    def _insert_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        for tracking in _TrackingBatch.trackings(kwargs):
+            self._insert_tracking(curs, tracking)
+        super()._insert_events(curs, stored_events, **{"tracking": None})
+
+    def tracked(self, keys: Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
+        """Which of these upstream messages have already been processed."""
+        wanted = list(set(keys))
+        if not wanted:
+            return set()
+        query = sql.SQL(
+            "SELECT application_name, notification_id FROM {0}.{1} "
+            "WHERE (application_name, notification_id) IN "
+            "(SELECT * FROM unnest(%s::text[], %s::bigint[]))"
+        ).format(
+            sql.Identifier(self.datastore.schema),
+            sql.Identifier(self.tracking_table_name),
+        )
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(query, ([k[0] for k in wanted], [k[1] for k in wanted]))
+            return {
+                (row["application_name"], row["notification_id"])
+                for row in curs.fetchall()
+            }
+
+
+class InMemoryBatchProcessRecorder(POPOProcessRecorder):
+    """The same contract in memory, for unit tests only."""
+
+    def _assert_uniqueness(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        super()._assert_uniqueness(stored_events)
+        for tracking in _TrackingBatch.trackings(kwargs):
+            if tracking.notification_id in self._tracking_ids(tracking):
+                raise IntegrityError(f"already tracked: {tracking}")
+
+    def _update_table(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        notification_ids = super()._update_table(stored_events)
+        for tracking in _TrackingBatch.trackings(kwargs):
+            self._tracked.setdefault(tracking.application_name, set()).add(
+                tracking.notification_id
+            )
+        return notification_ids
+
+    def _tracking_ids(self, tracking: Tracking) -> set[int]:
+        return self._tracked.get(tracking.application_name, set())
+
+    @property
+    def _tracked(self) -> dict[str, set[int]]:
+        if not hasattr(self, "_tracked_ids"):
+            self._tracked_ids: dict[str, set[int]] = {}
+        return self._tracked_ids
+
+    def tracked(self, keys: Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
+        return {key for key in keys if key[1] in self._tracked.get(key[0], set())}
+
+
+class ServiceApplication(Application[UUID]):
+    """A service's event-sourced application, on PostgreSQL (or in memory for unit
+    tests), with its stored event state compressed and encrypted (AES-GCM)."""
+
+    service = "service"
+
+    def __init__(self, settings: Settings | None = None, in_memory: bool = False):
+        env: dict[str, str] = {
+            "SINGLE_ROW_TRACKING": "no",
+            "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor",
+        }
+        if in_memory:
+            env["PERSISTENCE_MODULE"] = "eventsourcing.popo"
+        else:
+            assert settings is not None
+            env.update(postgres_env(settings.database_url, self.service))
+            env["POSTGRES_POOL_SIZE"] = str(settings.pool_size)
+            env["POSTGRES_MAX_OVERFLOW"] = str(settings.pool_size)
+            env["POSTGRES_LOCK_TIMEOUT"] = "5"
+            env["PROCESS_RECORDER_TOPIC"] = "fangpin.eventstore:BatchProcessRecorder"
+        if settings is not None and settings.cipher_key:
+            env["CIPHER_TOPIC"] = "eventsourcing.cipher:AESCipher"
+            env["CIPHER_KEY"] = settings.cipher_key
+        self._in_memory = in_memory
+        super().__init__(env)
+
+    def construct_recorder(self) -> ProcessRecorder:
+        if self._in_memory:
+            return InMemoryBatchProcessRecorder()
+        recorder = self.factory.process_recorder()
+        assert isinstance(recorder, BatchProcessRecorder)
+        return recorder
+
+    def tracked(self, keys: Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
+        recorder = self.recorder
+        assert isinstance(recorder, BatchProcessRecorder | InMemoryBatchProcessRecorder)
+        return recorder.tracked(keys)
+
+    def get_or_none(self, aggregate_id: UUID, kind: type[A]) -> A | None:
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        assert isinstance(aggregate, kind)
+        return aggregate
+
+
+class UnitOfWork:
+    """Aggregates loaded and changed while processing one batch of messages.
+
+    A later message in the batch sees what an earlier one changed; everything is
+    saved with the batch's tracking records in one transaction.
+    """
+
+    def __init__(self, app: ServiceApplication):
+        self.app = app
+        self.aggregates: dict[UUID, Aggregate] = {}
+        self.trackings: list[Tracking] = []
+
+    def get(self, aggregate_id: UUID, kind: type[A]) -> A | None:
+        if aggregate_id in self.aggregates:
+            found = self.aggregates[aggregate_id]
+            assert isinstance(found, kind)
+            return found
+        aggregate: A | None = self.app.get_or_none(aggregate_id, kind)
+        if aggregate is not None:
+            self.aggregates[aggregate_id] = aggregate
+        return aggregate
+
+    def add(self, aggregate: Aggregate) -> None:
+        self.aggregates[aggregate.id] = aggregate
+
+    def track(self, key: tuple[str, int]) -> None:
+        self.trackings.append(Tracking(application_name=key[0], notification_id=key[1]))
+
+    def commit(self) -> None:
+        self.app.save(*self.aggregates.values(), trackings=self.trackings)

@@ -1,0 +1,248 @@
+"""The inbox: durable JetStream consumers that process messages in batches.
+
+A batch is fetched, each message is checked against its contract, and the
+handler records its new events (or projection rows) together with one tracking
+record per upstream message in a single transaction. Acks follow the commit.
+
+* A message that breaks its contract goes straight to the dead-letter stream.
+* A message whose tracking record exists is acked with no second effect.
+* If the batch fails, its messages are retried one at a time, so one bad message
+  cannot hold up the rest; each failure is naked with a back-off, and after
+  ``max_attempts`` deliveries the message is parked in the dead-letter stream with
+  its reason. Database outages never park a message: it waits for the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import psycopg
+from eventsourcing import persistence
+from faststream import AckPolicy
+from faststream.nats import ConsumerConfig, JStream, NatsBroker, PullSub
+from faststream.nats.annotations import NatsMessage
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from fangpin.contracts import Contract, ContractError, Envelope, parse_envelope
+from fangpin.relay import HEADER_NOTIFICATION_ID, HEADER_PRODUCER
+
+logger = logging.getLogger(__name__)
+
+HEADER_REASON = "Fangpin-Reason"
+HEADER_ORIGINAL_SUBJECT = "Fangpin-Original-Subject"
+HEADER_ORIGINAL_SEQUENCE = "Fangpin-Original-Sequence"
+HEADER_CONSUMER = "Fangpin-Consumer"
+
+TrackingKey = tuple[str, int]
+
+
+class Rejected(Exception):
+    """The message can never be processed; the text says why, without personal data."""
+
+
+@dataclass(frozen=True)
+class Incoming:
+    key: TrackingKey
+    subject: str
+    envelope: Envelope | None
+    data: Contract
+
+
+class BatchHandler(Protocol):
+    def tracked(self, keys: list[TrackingKey]) -> set[TrackingKey]: ...
+
+    def process(self, messages: list[Incoming]) -> None:
+        """Apply every message and record its tracking key, all in one transaction."""
+
+
+def hash_key(text: str) -> int:
+    """A 63-bit number naming a message that carries no notification id."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 1
+
+
+def tracking_key(msg: Msg) -> TrackingKey:
+    """Name the upstream message by where it was stored, not by stream sequence.
+
+    Relayed events carry their producer and notification id, which stay the same
+    when a lost stream is refilled from the event stores. Other publishers are
+    named by their ``Nats-Msg-Id``.
+    """
+    headers = msg.headers or {}
+    producer = headers.get(HEADER_PRODUCER)
+    notification_id = headers.get(HEADER_NOTIFICATION_ID)
+    if producer and notification_id and notification_id.isdigit():
+        return producer, int(notification_id)
+    message_id = headers.get("Nats-Msg-Id")
+    if message_id:
+        return "msg-id", hash_key(message_id)
+    return "stream-seq", hash_key(
+        f"{msg.metadata.stream}:{msg.metadata.sequence.stream}"
+    )
+
+
+def parse_event(msg: Msg) -> Incoming:
+    envelope, data = parse_envelope(msg.data)
+    return Incoming(tracking_key(msg), msg.subject, envelope, data)
+
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    persistence.OperationalError,
+    persistence.InterfaceError,
+    TimeoutError,
+)
+
+
+def backoff_seconds(deliveries: int) -> float:
+    return float(min(30.0, 0.5 * 2 ** max(0, deliveries - 1)))
+
+
+class Inbox:
+    """One service's consumers; each durable consumer reads one upstream stream."""
+
+    def __init__(
+        self,
+        broker: NatsBroker,
+        js: Callable[[], JetStreamContext],
+        service: str,
+        handler: BatchHandler,
+        batch_size: int = 500,
+        max_attempts: int = 5,
+        ack_wait_seconds: float = 60.0,
+        parse: Callable[[Msg], Incoming] = parse_event,
+    ):
+        self.broker = broker
+        self.js = js
+        self.service = service
+        self.handler = handler
+        self.batch_size = batch_size
+        self.max_attempts = max_attempts
+        self.ack_wait_seconds = ack_wait_seconds
+        self.parse = parse
+        self.processed = 0
+        self.dead_lettered = 0
+
+    def consume(self, stream: str, subject: str, durable: str | None = None) -> None:
+        durable = durable or f"{self.service}-{stream.lower()}"
+        deliver: Callable[[NatsMessage], Awaitable[None]] = self._deliver_for(durable)
+        self.broker.subscriber(
+            subject,
+            stream=JStream(stream, declare=False),
+            durable=durable,
+            pull_sub=PullSub(batch_size=self.batch_size, timeout=0.05, batch=True),
+            ack_policy=AckPolicy.MANUAL,
+            config=ConsumerConfig(
+                ack_wait=self.ack_wait_seconds,
+                max_deliver=-1,
+                max_ack_pending=self.batch_size * 4,
+            ),
+        )(deliver)
+
+    def _deliver_for(self, durable: str) -> Callable[[NatsMessage], Awaitable[None]]:
+        async def deliver(body: list[bytes], msg: NatsMessage) -> None:
+            raw = msg.raw_message
+            await self.handle_batch(durable, raw if isinstance(raw, list) else [raw])
+
+        return deliver  # type: ignore[return-value]
+
+    async def handle_batch(self, consumer: str, batch: list[Msg]) -> None:
+        ready: list[tuple[Msg, Incoming]] = []
+        for msg in batch:
+            try:
+                ready.append((msg, self.parse(msg)))
+            except (ContractError, Rejected) as error:
+                await self.dead_letter(consumer, msg, str(error))
+        if not ready:
+            return
+        try:
+            await asyncio.to_thread(self._process, [incoming for _, incoming in ready])
+        except Exception as error:
+            logger.warning(
+                "%s: batch of %d failed (%s); retrying one by one",
+                consumer,
+                len(ready),
+                type(error).__name__,
+            )
+            await self._one_by_one(consumer, ready)
+            return
+        await asyncio.gather(*(msg.ack() for msg, _ in ready))
+        self.processed += len(ready)
+
+    def _process(self, messages: list[Incoming]) -> None:
+        done = self.handler.tracked([incoming.key for incoming in messages])
+        fresh: list[Incoming] = []
+        for incoming in messages:
+            # The same message twice in one batch counts once, as across batches.
+            if incoming.key not in done:
+                done.add(incoming.key)
+                fresh.append(incoming)
+        if fresh:
+            self.handler.process(fresh)
+
+    async def _one_by_one(
+        self, consumer: str, ready: list[tuple[Msg, Incoming]]
+    ) -> None:
+        for msg, incoming in ready:
+            try:
+                await asyncio.to_thread(self._process, [incoming])
+            except Rejected as error:
+                await self.dead_letter(consumer, msg, str(error))
+                continue
+            except TRANSIENT_ERRORS as error:
+                logger.warning("%s: waiting for the database (%s)", consumer, error)
+                await msg.nak(delay=backoff_seconds(msg.metadata.num_delivered))
+                continue
+            except Exception as error:
+                await self._failed(consumer, msg, error)
+                continue
+            await msg.ack()
+            self.processed += 1
+
+    async def _failed(self, consumer: str, msg: Msg, error: Exception) -> None:
+        deliveries = msg.metadata.num_delivered
+        # Only the error's type: its text may quote the data being processed.
+        logger.warning(
+            "%s: message %s failed on delivery %d (%s)",
+            consumer,
+            msg.metadata.sequence.stream,
+            deliveries,
+            type(error).__name__,
+        )
+        if deliveries >= self.max_attempts:
+            reason = (
+                f"handler failed {deliveries} times, last with {type(error).__name__}"
+            )
+            await self.dead_letter(consumer, msg, reason)
+        else:
+            await msg.nak(delay=backoff_seconds(deliveries))
+
+    async def dead_letter(self, consumer: str, msg: Msg, reason: str) -> None:
+        """Park the message with its reason, then ack it so the rest flow on."""
+        sequence = msg.metadata.sequence.stream
+        stream = msg.metadata.stream
+        headers = {
+            "Nats-Msg-Id": f"dead:{consumer}:{stream}:{sequence}",
+            HEADER_REASON: reason[:2000],
+            HEADER_ORIGINAL_SUBJECT: msg.subject,
+            HEADER_ORIGINAL_SEQUENCE: f"{stream}:{sequence}",
+            HEADER_CONSUMER: consumer,
+        }
+        await self.js().publish(
+            f"deadletter.{self.service}.{consumer}", msg.data, headers=headers
+        )
+        await msg.ack()
+        self.dead_lettered += 1
+        logger.warning(
+            "%s: parked %s:%s in the dead-letter stream: %s",
+            consumer,
+            stream,
+            sequence,
+            reason,
+        )
