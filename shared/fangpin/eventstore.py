@@ -10,20 +10,24 @@ Two additions to the library's process recorder:
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
+import psycopg
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
     IntegrityError,
+    JSONTranscoder,
     ProcessRecorder,
     StoredEvent,
     Tracking,
+    Transcoding,
 )
 from eventsourcing.popo import POPOProcessRecorder
 from eventsourcing.postgres import PostgresProcessRecorder
@@ -155,6 +159,32 @@ class InMemoryBatchProcessRecorder(POPOProcessRecorder):
         return {key for key in keys if key[1] in self._tracked.get(key[0], set())}
 
 
+def create_schema(database_url: str, schema: str) -> None:
+    """Each service keeps its events in a database schema of its own."""
+    statement = sql.SQL("CREATE SCHEMA IF NOT EXISTS {0}").format(
+        sql.Identifier(schema)
+    )
+    # Another replica may create it at the same moment.
+    with (
+        psycopg.connect(database_url, autocommit=True) as conn,
+        contextlib.suppress(psycopg.errors.UniqueViolation),
+    ):
+        conn.execute(statement)
+
+
+class DateAsISO(Transcoding):
+    """Calendar dates (a day observed, a record's date) as ISO strings."""
+
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
 class ServiceApplication(Application[UUID]):
     """A service's event-sourced application, on PostgreSQL (or in memory for unit
     tests), with its stored event state compressed and encrypted (AES-GCM)."""
@@ -170,6 +200,7 @@ class ServiceApplication(Application[UUID]):
             env["PERSISTENCE_MODULE"] = "eventsourcing.popo"
         else:
             assert settings is not None
+            create_schema(settings.database_url, self.service)
             env.update(postgres_env(settings.database_url, self.service))
             env["POSTGRES_POOL_SIZE"] = str(settings.pool_size)
             env["POSTGRES_MAX_OVERFLOW"] = str(settings.pool_size)
@@ -180,6 +211,10 @@ class ServiceApplication(Application[UUID]):
             env["CIPHER_KEY"] = settings.cipher_key
         self._in_memory = in_memory
         super().__init__(env)
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
 
     def construct_recorder(self) -> ProcessRecorder:
         if self._in_memory:
@@ -195,7 +230,7 @@ class ServiceApplication(Application[UUID]):
 
     def get_or_none(self, aggregate_id: UUID, kind: type[A]) -> A | None:
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate: Aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
         assert isinstance(aggregate, kind)

@@ -17,17 +17,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 import psycopg
 from eventsourcing import persistence
-from faststream import AckPolicy
-from faststream.nats import ConsumerConfig, JStream, NatsBroker, PullSub
-from faststream.nats.annotations import NatsMessage
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from fangpin.contracts import Contract, ContractError, Envelope, parse_envelope
 from fangpin.relay import HEADER_NOTIFICATION_ID, HEADER_PRODUCER
@@ -104,12 +102,22 @@ def backoff_seconds(deliveries: int) -> float:
     return float(min(30.0, 0.5 * 2 ** max(0, deliveries - 1)))
 
 
+@dataclass(frozen=True)
+class Subscription:
+    stream: str
+    subject: str
+    durable: str
+
+
 class Inbox:
-    """One service's consumers; each durable consumer reads one upstream stream."""
+    """One service's consumers; each durable consumer reads one upstream stream.
+
+    Pull consumers, explicit acks, no server-side delivery limit: the inbox
+    decides when a message is given up on, and parks it rather than dropping it.
+    """
 
     def __init__(
         self,
-        broker: NatsBroker,
         js: Callable[[], JetStreamContext],
         service: str,
         handler: BatchHandler,
@@ -118,7 +126,6 @@ class Inbox:
         ack_wait_seconds: float = 60.0,
         parse: Callable[[Msg], Incoming] = parse_event,
     ):
-        self.broker = broker
         self.js = js
         self.service = service
         self.handler = handler
@@ -126,31 +133,45 @@ class Inbox:
         self.max_attempts = max_attempts
         self.ack_wait_seconds = ack_wait_seconds
         self.parse = parse
+        self.subscriptions: list[Subscription] = []
         self.processed = 0
         self.dead_lettered = 0
 
     def consume(self, stream: str, subject: str, durable: str | None = None) -> None:
         durable = durable or f"{self.service}-{stream.lower()}"
-        deliver: Callable[[NatsMessage], Awaitable[None]] = self._deliver_for(durable)
-        self.broker.subscriber(
-            subject,
-            stream=JStream(stream, declare=False),
-            durable=durable,
-            pull_sub=PullSub(batch_size=self.batch_size, timeout=0.05, batch=True),
-            ack_policy=AckPolicy.MANUAL,
-            config=ConsumerConfig(
-                ack_wait=self.ack_wait_seconds,
-                max_deliver=-1,
-                max_ack_pending=self.batch_size * 4,
-            ),
-        )(deliver)
+        self.subscriptions.append(Subscription(stream, subject, durable))
 
-    def _deliver_for(self, durable: str) -> Callable[[NatsMessage], Awaitable[None]]:
-        async def deliver(body: list[bytes], msg: NatsMessage) -> None:
-            raw = msg.raw_message
-            await self.handle_batch(durable, raw if isinstance(raw, list) else [raw])
+    async def ensure_consumer(self, subscription: Subscription) -> None:
+        config = ConsumerConfig(
+            durable_name=subscription.durable,
+            filter_subject=subscription.subject,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self.ack_wait_seconds,
+            max_deliver=-1,
+            max_ack_pending=self.batch_size * 4,
+        )
+        # Adding a durable consumer with the same configuration is a no-op, so
+        # every replica may do it at start-up.
+        await self.js().add_consumer(subscription.stream, config)
 
-        return deliver  # type: ignore[return-value]
+    async def run(self, subscription: Subscription, stopping: asyncio.Event) -> None:
+        await self.ensure_consumer(subscription)
+        pull = await self.js().pull_subscribe_bind(
+            subscription.durable, stream=subscription.stream
+        )
+        while not stopping.is_set():
+            try:
+                batch = await pull.fetch(self.batch_size, timeout=1.0)
+            except TimeoutError:
+                continue
+            except Exception as error:
+                logger.warning(
+                    "%s: fetch failed (%s)", subscription.durable, type(error).__name__
+                )
+                await asyncio.sleep(1.0)
+                continue
+            await self.handle_batch(subscription.durable, batch)
 
     async def handle_batch(self, consumer: str, batch: list[Msg]) -> None:
         ready: list[tuple[Msg, Incoming]] = []

@@ -14,8 +14,8 @@ import psycopg
 import uvicorn
 from eventsourcing import persistence
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from faststream.nats import NatsBroker
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
@@ -65,12 +65,10 @@ class Runtime:
         self.name = name
         self.settings = settings
         self.app = app
-        self.broker = NatsBroker(settings.nats_url, connect_timeout=10)
         self.nc: Client | None = None
         self.relay: OutboxRelay | None = None
         self.inbox = (
             Inbox(
-                self.broker,
                 self.jetstream,
                 name,
                 handler,
@@ -103,7 +101,11 @@ class Runtime:
             self._tasks.append(asyncio.create_task(self.relay.run(self._stopping)))
         for follower in self.followers:
             self._tasks.append(asyncio.create_task(follower.run(self._stopping)))
-        await self.broker.start()
+        if self.inbox is not None:
+            for subscription in self.inbox.subscriptions:
+                self._tasks.append(
+                    asyncio.create_task(self.inbox.run(subscription, self._stopping))
+                )
         logger.info("%s started", self.name)
 
     async def stop(self) -> None:
@@ -113,7 +115,6 @@ class Runtime:
                 await asyncio.wait_for(task, 5)
             except (TimeoutError, asyncio.CancelledError):
                 task.cancel()
-        await self.broker.stop()
         if self.nc is not None:
             await self.nc.drain()
         if self.app is not None:
@@ -157,6 +158,18 @@ def create_http_app(
     @http.exception_handler(DomainError)
     async def domain_error(_: Request, error: DomainError) -> JSONResponse:
         return _error(error.status_code, error.reason, error.field)
+
+    @http.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+        # Field and reason only: echoing the input could repeat personal data.
+        problems = [
+            {
+                "field": ".".join(str(part) for part in item["loc"][1:]) or "body",
+                "reason": item["msg"],
+            }
+            for item in error.errors()
+        ]
+        return JSONResponse(status_code=422, content={"detail": problems})
 
     @http.exception_handler(persistence.IntegrityError)
     async def lost_race(_: Request, error: Exception) -> JSONResponse:

@@ -124,7 +124,9 @@ class IntakeApplication(ServiceApplication):
 
     def household(self, household_id: UUID, principal: Principal) -> Household:
         household = self.get_or_none(household_id, Household)
-        if household is None or not principal.covers(household.area_code):
+        if household is None or not principal.covers(
+            household.area_code, household.village_group
+        ):
             raise NotFound("household not found in your area")
         return household
 
