@@ -160,18 +160,24 @@ class Inbox:
         pull = await self.js().pull_subscribe_bind(
             subscription.durable, stream=subscription.stream
         )
-        while not stopping.is_set():
-            try:
-                batch = await pull.fetch(self.batch_size, timeout=1.0)
-            except TimeoutError:
-                continue
-            except Exception as error:
-                logger.warning(
-                    "%s: fetch failed (%s)", subscription.durable, type(error).__name__
-                )
-                await asyncio.sleep(1.0)
-                continue
-            await self.handle_batch(subscription.durable, batch)
+        try:
+            while not stopping.is_set():
+                try:
+                    batch = await pull.fetch(self.batch_size, timeout=1.0)
+                except TimeoutError:
+                    continue
+                except Exception as error:
+                    logger.warning(
+                        "%s: fetch failed (%s)",
+                        subscription.durable,
+                        type(error).__name__,
+                    )
+                    await asyncio.sleep(1.0)
+                    continue
+                await self.handle_batch(subscription.durable, batch)
+        finally:
+            # An open pull subscription would hold up the connection's drain.
+            await pull.unsubscribe()
 
     async def handle_batch(self, consumer: str, batch: list[Msg]) -> None:
         ready: list[tuple[Msg, Incoming]] = []

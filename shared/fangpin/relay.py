@@ -80,6 +80,7 @@ class OutboxRelay:
         self.idle_seconds = idle_seconds
         self.producer = app.service
         self.position = 0
+        self._loaded = False
         self._wake = asyncio.Event()
 
     # The position lives beside the event store, in the service's own schema.
@@ -109,6 +110,7 @@ class OutboxRelay:
             )
             row = curs.fetchone()
         self.position = int(row["notification_id"]) if row else 0
+        self._loaded = True
         return self.position
 
     def save_position(self, notification_id: int) -> None:
@@ -160,6 +162,8 @@ class OutboxRelay:
         return len(pending)
 
     async def run_once(self) -> int:
+        if not self._loaded:
+            await asyncio.to_thread(self.load_position)
         notifications = await asyncio.to_thread(self.read_batch)
         if not notifications:
             return 0

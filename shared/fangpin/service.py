@@ -160,7 +160,9 @@ def create_http_app(
         return _error(error.status_code, error.reason, error.field)
 
     @http.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+    async def invalid_request(
+        _: Request, error: RequestValidationError
+    ) -> JSONResponse:
         # Field and reason only: echoing the input could repeat personal data.
         problems = [
             {

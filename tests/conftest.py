@@ -1,0 +1,85 @@
+"""Real servers for integration and end-to-end tests, started by the test run.
+
+With ``NATS_URL`` and ``DATABASE_URL`` set, the tests use those servers instead;
+otherwise a private PostgreSQL (pgserver) serves the whole run and each test gets
+its own database, and each test gets its own NATS server (they start in
+milliseconds), so streams never leak from one test into another.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import nats
+import psycopg
+import pytest
+from nats.aio.client import Client
+
+from fangpin.embedded import start_nats, start_postgres
+from fangpin.settings import Settings, get_settings
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if "DATABASE_URL" in os.environ:
+        yield os.environ["DATABASE_URL"]
+        return
+    server = start_postgres(tmp_path_factory.mktemp("pg"))
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def database_url(postgres_url: str) -> Iterator[str]:
+    """A fresh database for one test."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    base, _, query = postgres_url.partition("?")
+    root = base.rsplit("/", 1)[0]
+    yield f"{root}/{name}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture
+def nats_url(tmp_path: Path) -> Iterator[str]:
+    if "NATS_URL" in os.environ:
+        yield os.environ["NATS_URL"]
+        return
+    server = start_nats(tmp_path / "nats", secrets.token_hex(32))
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def settings(database_url: str, nats_url: str, monkeypatch: pytest.MonkeyPatch):
+    values = {
+        "NATS_URL": nats_url,
+        "DATABASE_URL": database_url,
+        "FANGPIN_JWT_SECRET": secrets.token_urlsafe(32),
+        "FANGPIN_CIPHER_KEY": _cipher_key(),
+        "FANGPIN_PSEUDONYM_KEY": "test-pseudonym-key",
+        "FANGPIN_MAX_ATTEMPTS": "3",
+        "FANGPIN_BATCH_SIZE": "200",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    yield Settings()
+    get_settings.cache_clear()
+
+
+def _cipher_key() -> str:
+    from eventsourcing.cipher import AESCipher
+
+    return AESCipher.create_key(num_bytes=32)
+
+
+@pytest.fixture
+async def nc(nats_url: str) -> AsyncIterator[Client]:
+    client = await nats.connect(nats_url)
+    yield client
+    await client.drain()

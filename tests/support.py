@@ -1,0 +1,108 @@
+"""Helpers shared by the integration and end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any
+from uuid import UUID
+
+from nats.js import JetStreamContext
+
+from fangpin.auth import Principal
+from fangpin.contracts import Actor, Envelope, Role
+from fangpin.idnumber import make_id_number
+from fangpin.relay import HEADER_NOTIFICATION_ID, HEADER_PRODUCER
+
+DISTRICT = Principal(user_id="district01", role=Role.DISTRICT, area_code="510904")
+VILLAGE = "510904101201"
+
+
+def household_form(index: int, village: str = VILLAGE) -> dict[str, Any]:
+    born = date(1960 + index % 40, 1 + index % 12, 1 + index % 28)
+    return {
+        "household_id": str(uuid.uuid4()),
+        "area_code": village,
+        "village_group": "1",
+        "poverty_status": "formerly_poor",
+        "left_poverty_year": 2019,
+        "members": [
+            {
+                "name": f"测试{index}",
+                "id_number": make_id_number("510904", born, index),
+                "relation": "head",
+            }
+        ],
+    }
+
+
+def problem_envelope(
+    household_id: UUID, area_code: str = VILLAGE, **data: Any
+) -> Envelope:
+    return Envelope(
+        event_id=uuid.uuid4(),
+        type="ProblemReported",
+        occurred_at=datetime.now(UTC),
+        producer="intake",
+        actor=Actor(user_id="grid01", role=Role.GRID_MONITOR, area_code=area_code),
+        household_id=household_id,
+        correlation_id=uuid.uuid4(),
+        data={
+            "report_id": str(uuid.uuid4()),
+            "household_id": str(household_id),
+            "area_code": area_code,
+            "village_group": "1",
+            "category": "illness",
+            "observed_on": date.today().isoformat(),
+            "amount": "1200.00",
+            "urgent": True,
+            **data,
+        },
+    )
+
+
+async def publish_relayed(
+    js: JetStreamContext,
+    subject: str,
+    payload: bytes,
+    notification_id: int,
+    producer: str = "intake",
+    message_id: str | None = None,
+) -> None:
+    """Publish as a relay does: producer and notification id in the headers."""
+    await js.publish(
+        subject,
+        payload,
+        headers={
+            "Nats-Msg-Id": message_id or str(uuid.uuid4()),
+            HEADER_PRODUCER: producer,
+            HEADER_NOTIFICATION_ID: str(notification_id),
+        },
+    )
+
+
+async def eventually(
+    check: Callable[[], Any], timeout: float = 20.0, interval: float = 0.1
+) -> Any:
+    """Wait until ``check()`` returns something truthy; fail with the last value."""
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last: {value!r})")
+
+
+async def stream_messages(js: JetStreamContext, stream: str) -> list[Any]:
+    info = await js.stream_info(stream)
+    first, last = info.state.first_seq, info.state.last_seq
+    if info.state.messages == 0:
+        return []
+    return [await js.get_msg(stream, seq) for seq in range(first, last + 1)]
