@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import os
 import secrets
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import nats
-import psycopg
 import pytest
 from nats.aio.client import Client
 
 from fangpin.embedded import start_nats, start_postgres
 from fangpin.settings import Settings, get_settings
+from tests.support import create_database
 
 
 @pytest.fixture(scope="session")
@@ -34,14 +33,9 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def database_url(postgres_url: str) -> Iterator[str]:
+def database_url(postgres_url: str) -> str:
     """A fresh database for one test."""
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    base, _, query = postgres_url.partition("?")
-    root = base.rsplit("/", 1)[0]
-    yield f"{root}/{name}" + (f"?{query}" if query else "")
+    return create_database(postgres_url)
 
 
 @pytest.fixture

@@ -10,12 +10,24 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from nats.js import JetStreamContext
 
 from fangpin.auth import Principal
 from fangpin.contracts import Actor, Envelope, Role
 from fangpin.idnumber import make_id_number
 from fangpin.relay import HEADER_NOTIFICATION_ID, HEADER_PRODUCER
+
+
+def create_database(server_url: str) -> str:
+    """A fresh, empty database on the test server; returns its URL."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    base, _, query = server_url.partition("?")
+    root = base.rsplit("/", 1)[0]
+    return f"{root}/{name}" + (f"?{query}" if query else "")
+
 
 DISTRICT = Principal(user_id="district01", role=Role.DISTRICT, area_code="510904")
 VILLAGE = "510904101201"
@@ -85,10 +97,10 @@ async def publish_relayed(
 
 
 async def eventually(
-    check: Callable[[], Any], timeout: float = 20.0, interval: float = 0.1
+    check: Callable[[], Any], within: float = 20.0, interval: float = 0.1
 ) -> Any:
     """Wait until ``check()`` returns something truthy; fail with the last value."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     value = None
     while time.monotonic() < deadline:
         value = check()
@@ -97,7 +109,7 @@ async def eventually(
         if value:
             return value
         await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last: {value!r})")
+    raise AssertionError(f"condition not met within {within}s (last: {value!r})")
 
 
 async def stream_messages(js: JetStreamContext, stream: str) -> list[Any]:

@@ -56,8 +56,11 @@ def write_contracts(target: Path) -> list[Path]:
 class Platform:
     """The servers and service processes of one ``fangpin run``."""
 
-    def __init__(self, data_dir: Path, base_port: int):
+    def __init__(
+        self, data_dir: Path, base_port: int, env: dict[str, str] | None = None
+    ):
         self.data_dir = data_dir
+        self.base_env = dict(os.environ if env is None else env)
         self.base_port = base_port
         self.nats: EmbeddedNats | None = None
         self.postgres: EmbeddedPostgres | None = None
@@ -69,7 +72,7 @@ class Platform:
 
     def environment(self) -> dict[str, str]:
         secrets = load_secrets(self.data_dir)
-        env = dict(os.environ)
+        env = dict(self.base_env)
         if "NATS_URL" not in env:
             port = int(env.get("FANGPIN_NATS_PORT", "4222"))
             self.nats = start_nats(self.data_dir, secrets["nats_key"], port=port)

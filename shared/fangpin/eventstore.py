@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
@@ -159,6 +159,18 @@ class InMemoryBatchProcessRecorder(POPOProcessRecorder):
         return {key for key in keys if key[1] in self._tracked.get(key[0], set())}
 
 
+@contextlib.contextmanager
+def setup_lock(database_url: str, name: str) -> Iterator[None]:
+    """Serialise start-up DDL between replicas starting at the same moment:
+    ``CREATE ... IF NOT EXISTS`` is not safe against a concurrent twin."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (name,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (name,))
+
+
 def create_schema(database_url: str, schema: str) -> None:
     """Each service keeps its events in a database schema of its own."""
     statement = sql.SQL("CREATE SCHEMA IF NOT EXISTS {0}").format(
@@ -200,7 +212,6 @@ class ServiceApplication(Application[UUID]):
             env["PERSISTENCE_MODULE"] = "eventsourcing.popo"
         else:
             assert settings is not None
-            create_schema(settings.database_url, self.service)
             env.update(postgres_env(settings.database_url, self.service))
             env["POSTGRES_POOL_SIZE"] = str(settings.pool_size)
             env["POSTGRES_MAX_OVERFLOW"] = str(settings.pool_size)
@@ -210,7 +221,13 @@ class ServiceApplication(Application[UUID]):
             env["CIPHER_TOPIC"] = "eventsourcing.cipher:AESCipher"
             env["CIPHER_KEY"] = settings.cipher_key
         self._in_memory = in_memory
-        super().__init__(env)
+        if in_memory:
+            super().__init__(env)
+            return
+        assert settings is not None
+        with setup_lock(settings.database_url, f"fangpin-setup-{self.service}"):
+            create_schema(settings.database_url, self.service)
+            super().__init__(env)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

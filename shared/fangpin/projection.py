@@ -61,6 +61,11 @@ class Projection(ABC):
 
     def setup(self) -> None:
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as curs:
+            # Replicas starting together take turns with the DDL below.
+            curs.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))",
+                (f"fangpin-setup-{self.schema}",),
+            )
             curs.execute(
                 sql.SQL("CREATE SCHEMA IF NOT EXISTS {0}").format(
                     sql.Identifier(self.schema)

@@ -214,10 +214,30 @@ def configure_logging() -> None:
     )
 
 
+def require_secrets(settings: Settings) -> None:
+    """Refuse to start without the keys: an empty cipher key would store personal
+    data in clear, an empty pseudonym key would make ID hashes guessable."""
+    missing = [
+        name
+        for name, value in (
+            ("FANGPIN_JWT_SECRET", settings.jwt_secret),
+            ("FANGPIN_CIPHER_KEY", settings.cipher_key),
+            ("FANGPIN_PSEUDONYM_KEY", settings.pseudonym_key),
+        )
+        if not value
+    ]
+    if missing:
+        raise SystemExit(
+            f"missing settings: {', '.join(missing)}; `fangpin run` generates them "
+            "for the embedded mode, deploy/README.md says how to set them elsewhere"
+        )
+
+
 def serve(build: Callable[[Settings], FastAPI], default_port: int) -> None:
     """Entry point of a service process."""
     configure_logging()
     settings = get_settings()
+    require_secrets(settings)
     http = build(settings)
     uvicorn.run(
         http,

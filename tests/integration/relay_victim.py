@@ -27,7 +27,7 @@ class KilledBeforeRecording(OutboxRelay):
 
 async def main() -> None:
     settings = Settings()
-    app = IntakeApplication(settings)
+    app = IntakeApplication(settings, pseudonym_key=settings.pseudonym_key)
     client = await nats.connect(settings.nats_url)
     relay = KilledBeforeRecording(app, client.jetstream(), batch_size=20)
     relay.load_position()

@@ -84,7 +84,7 @@ async def test_message_redelivered_after_a_lost_ack_has_one_effect(casework, nc)
     payload = problem_envelope(household).model_dump_json().encode()
     await publish_relayed(nc.jetstream(), SUBJECT, payload, notification_id=7)
 
-    await eventually(lambda: inbox.processed == 1, timeout=30)
+    await eventually(lambda: inbox.processed == 1, within=30)
     case = open_case(app, household)
     assert case is not None and len(case.signals) == 1
     assert acks_lost == 1
@@ -124,7 +124,7 @@ async def test_poison_messages_land_in_dead_letter_stream_and_the_rest_flow_on(
         number += 1
         await publish_relayed(js, SUBJECT, payload, notification_id=number)
 
-    await eventually(lambda: inbox.dead_lettered == 4, timeout=30)
+    await eventually(lambda: inbox.dead_lettered == 4, within=30)
     await eventually(lambda: all(open_case(app, h) for h in healthy))
     assert open_case(app, doomed) is None
 

@@ -3,6 +3,7 @@ is killed between JetStream's acknowledgement and recording its position."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -40,7 +41,8 @@ async def test_relay_killed_between_publish_and_position_publishes_each_event_on
     # batch whose position was never recorded.
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     for kill_at in (1, 2, 3):
-        victim = subprocess.run(
+        victim = await asyncio.to_thread(
+            subprocess.run,
             [sys.executable, str(VICTIM)],
             env={**env, "KILL_AT_SAVE": str(kill_at)},
             timeout=60,

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fangpin.auth import CurrentPrincipal
-from fangpin.service import Runtime, runtime_of
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from assistance.application import AssistanceApplication, GrantIn
 from assistance.measures import MEASURES
+from fangpin.auth import CurrentPrincipal
+from fangpin.service import Runtime, runtime_of
 
 router = APIRouter()
 

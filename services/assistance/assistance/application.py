@@ -5,15 +5,15 @@ from __future__ import annotations
 from decimal import Decimal
 from uuid import UUID
 
+from pydantic import BaseModel, Field
+
+from assistance.domain import CaseRef, Grant, grant_id
+from assistance.measures import MEASURES
 from fangpin.auth import Principal
 from fangpin.contracts import CaseClosed, CaseOpened, Role
 from fangpin.eventstore import Cause, ServiceApplication, UnitOfWork
 from fangpin.inbox import Incoming
 from fangpin.service import Conflict, DomainError, Forbidden, NotFound
-from pydantic import BaseModel, Field
-
-from assistance.domain import CaseRef, Grant, grant_id
-from assistance.measures import MEASURES
 
 GRANTING_ROLES = (Role.TOWN, Role.DISTRICT, Role.DEPARTMENT)
 

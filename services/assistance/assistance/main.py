@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fangpin.service import Runtime, create_http_app, serve
-from fangpin.settings import Settings
 from fastapi import FastAPI
 
 from assistance.api import router
 from assistance.application import AssistanceApplication
+from fangpin.service import Runtime, create_http_app, serve
+from fangpin.settings import Settings
 
 PORT = 8104
 

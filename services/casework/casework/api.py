@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fangpin.auth import CurrentPrincipal
-from fangpin.service import Runtime, runtime_of
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from casework.application import CaseworkApplication
 from casework.views import QueueView
+from fangpin.auth import CurrentPrincipal
+from fangpin.service import Runtime, runtime_of
 
 router = APIRouter()
 

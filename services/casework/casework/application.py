@@ -5,14 +5,13 @@ from __future__ import annotations
 import uuid
 from uuid import UUID
 
+from casework.domain import Case, CaseError, HouseholdCases, household_cases_id
 from fangpin.areas import town_of
 from fangpin.auth import Principal
 from fangpin.contracts import ProblemReported, RiskFlagged, Role
 from fangpin.eventstore import Cause, ServiceApplication, UnitOfWork
 from fangpin.inbox import Incoming
 from fangpin.service import Conflict, Forbidden, NotFound
-
-from casework.domain import Case, CaseError, HouseholdCases, household_cases_id
 
 CLOSING_ROLES = (Role.TOWN, Role.DISTRICT)
 

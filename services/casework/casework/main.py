@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from fangpin.projection import LocalFollower, connect_pool
-from fangpin.service import Runtime, create_http_app, serve
-from fangpin.settings import Settings
 from fastapi import FastAPI
 
 from casework.api import router
 from casework.application import CaseworkApplication
 from casework.views import QueueView
+from fangpin.projection import LocalFollower, connect_pool
+from fangpin.service import Runtime, create_http_app, serve
+from fangpin.settings import Settings
 
 PORT = 8103
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fangpin.contracts import CaseClosed, CaseOpened, Contract, Envelope, SignalAttached
-from fangpin.projection import Projection, rows
 from psycopg import Cursor
 from psycopg.rows import DictRow
+
+from fangpin.contracts import CaseClosed, CaseOpened, Contract, Envelope, SignalAttached
+from fangpin.projection import Projection, rows
 
 
 class QueueView(Projection):

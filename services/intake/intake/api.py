@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+
 from fangpin.auth import CurrentPrincipal, Principal
 from fangpin.contracts import DEPARTMENTS, Role
 from fangpin.idnumber import mask
 from fangpin.inbox import Incoming, hash_key
 from fangpin.service import Forbidden, NotFound, Runtime, runtime_of
-from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
-
 from intake.application import (
     DepartmentRecordIn,
     HouseholdIn,

@@ -10,6 +10,8 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from pydantic import BaseModel, Field, field_validator
+
 from fangpin.auth import Principal
 from fangpin.contracts import (
     DEPARTMENTS,
@@ -24,8 +26,6 @@ from fangpin.eventstore import Cause, ServiceApplication, UnitOfWork, system_act
 from fangpin.idnumber import normalise_id_number, pseudonym
 from fangpin.inbox import Incoming, Rejected, TrackingKey
 from fangpin.service import Conflict, Forbidden, NotFound
-from pydantic import BaseModel, Field, field_validator
-
 from intake.domain import (
     DepartmentRecord,
     Household,
@@ -84,7 +84,9 @@ class IntakeApplication(ServiceApplication):
 
     def __init__(self, *args: Any, pseudonym_key: str = "", **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.pseudonym_key = pseudonym_key or "unit-test-key"
+        if not pseudonym_key and not kwargs.get("in_memory"):
+            raise ValueError("intake needs a pseudonym key for ID numbers")
+        self.pseudonym_key = pseudonym_key or "in-memory-unit-tests"
 
     def register_household(self, form: HouseholdIn, principal: Principal) -> UUID:
         if principal.role not in (Role.DISTRICT, Role.TOWN, Role.VILLAGE):

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from fangpin.contracts import ContractError, describe_validation_error
-from fangpin.inbox import Incoming, tracking_key
-from fangpin.service import Runtime, create_http_app, serve
-from fangpin.settings import Settings
 from fastapi import FastAPI
 from nats.aio.msg import Msg
 from pydantic import ValidationError
 
+from fangpin.contracts import ContractError, describe_validation_error
+from fangpin.inbox import Incoming, tracking_key
+from fangpin.service import Runtime, create_http_app, serve
+from fangpin.settings import Settings
 from intake.api import router
 from intake.application import DepartmentRecordIn, IntakeApplication, department_subject
 

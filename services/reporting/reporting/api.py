@@ -6,12 +6,12 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fangpin.auth import CurrentPrincipal
-from fangpin.contracts import Actor
-from fangpin.service import NotFound
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
+from fangpin.auth import CurrentPrincipal
+from fangpin.contracts import Actor
+from fangpin.service import NotFound
 from reporting.views import ReportingView
 
 router = APIRouter()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from fastapi import FastAPI
+
 from fangpin.inbox import parse_event
 from fangpin.projection import connect_pool
 from fangpin.service import Runtime, create_http_app, serve
 from fangpin.settings import Settings
-from fastapi import FastAPI
-
 from reporting.api import router
 from reporting.views import ReportingView
 

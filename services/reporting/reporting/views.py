@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from fangpin.contracts import CaseClosed, CaseOpened, Contract, Envelope
-from fangpin.projection import Projection, rows
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
+
+from fangpin.contracts import CaseClosed, CaseOpened, Contract, Envelope
+from fangpin.projection import Projection, rows
 
 
 class ReportingView(Projection):

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fangpin.auth import CurrentPrincipal
-from fangpin.service import NotFound, runtime_of
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
+from fangpin.auth import CurrentPrincipal
+from fangpin.service import NotFound, runtime_of
 from screening.application import ScreeningApplication
 
 router = APIRouter()

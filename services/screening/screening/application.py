@@ -13,7 +13,6 @@ from fangpin.contracts import (
 from fangpin.eventstore import Cause, ServiceApplication, UnitOfWork
 from fangpin.inbox import Incoming
 from fangpin.service import NotFound
-
 from screening.catalogue import Catalogue, default_catalogue, proposed_type
 from screening.domain import RiskProfile
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import cel
+
 from fangpin.contracts import PovertyStatus, TargetType
 
 APPLIES_TO_ALL = frozenset(PovertyStatus)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fangpin.service import Runtime, create_http_app, serve
-from fangpin.settings import Settings
 from fastapi import FastAPI
 
+from fangpin.service import Runtime, create_http_app, serve
+from fangpin.settings import Settings
 from screening.api import router
 from screening.application import ScreeningApplication
 
