@@ -24,7 +24,8 @@ class QueueView(Projection):
                 status text NOT NULL,
                 signals integer NOT NULL,
                 opened_at timestamptz NOT NULL,
-                closed_at timestamptz
+                closed_at timestamptz,
+                projected_at timestamptz NOT NULL DEFAULT clock_timestamp()
             )"""
         )
         curs.execute(
