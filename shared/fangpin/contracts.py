@@ -96,13 +96,45 @@ class TargetType(StrEnum):
 # --- intake ----------------------------------------------------------------------
 
 
+Facts = dict[str, float | int | bool | str]
+
+
 class HouseholdRegistered(Contract):
+    """``facts`` are household-level counts and flags (labour capacity, severe
+    disability, elderly, children of compulsory-school age ...), never a person."""
+
     household_id: UUID
     area_code: VillageCode
     village_group: str
     poverty_status: PovertyStatus
     left_poverty_year: int | None = None
     member_count: int = Field(ge=1)
+    facts: Facts = Field(default_factory=dict)
+
+
+class HouseholdUpdated(Contract):
+    """A re-imported or edited household: which fields changed, and the new facts."""
+
+    household_id: UUID
+    area_code: VillageCode
+    village_group: str
+    poverty_status: PovertyStatus
+    left_poverty_year: int | None = None
+    member_count: int = Field(ge=1)
+    changed: list[str]
+    facts: Facts = Field(default_factory=dict)
+
+
+class IncomeRecorded(Contract):
+    """A household's per-capita net income for a year, with its sources
+    (the "five gold" kinds plus transfers)."""
+
+    household_id: UUID
+    area_code: VillageCode
+    year: int = Field(ge=2000, le=2100)
+    per_capita_net_income: Decimal
+    sources: dict[str, Decimal] = Field(default_factory=dict)
+    recorded_on: date
 
 
 class ProblemReported(Contract):
@@ -159,6 +191,16 @@ class RiskCleared(Contract):
     household_id: UUID
     area_code: VillageCode
     catalogue_version: int
+    cleared_codes: list[str] = Field(default_factory=list)
+
+
+class CataloguePublished(Contract):
+    """A new version of the indicator catalogue took effect."""
+
+    version: int
+    effective_from: date
+    indicator_count: int
+    changes: list[str]
 
 
 # --- casework --------------------------------------------------------------------
@@ -226,6 +268,20 @@ EVENTS: dict[str, EventSpec] = {
             summary="A household entered the registry.",
         ),
         EventSpec(
+            "HouseholdUpdated",
+            HouseholdUpdated,
+            "intake",
+            "intake.household.updated",
+            summary="A household's registry entry changed; the fields are named.",
+        ),
+        EventSpec(
+            "IncomeRecorded",
+            IncomeRecorded,
+            "intake",
+            "intake.household.income",
+            summary="A household's per-capita net income for a year, by source.",
+        ),
+        EventSpec(
             "ProblemReported",
             ProblemReported,
             "intake",
@@ -259,6 +315,13 @@ EVENTS: dict[str, EventSpec] = {
             "screening",
             "screening.risk.cleared",
             summary="A household no longer hits any indicator.",
+        ),
+        EventSpec(
+            "CataloguePublished",
+            CataloguePublished,
+            "screening",
+            "screening.catalogue.published",
+            summary="A new indicator catalogue version took effect.",
         ),
         EventSpec(
             "CaseOpened",
