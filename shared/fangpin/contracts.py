@@ -214,6 +214,9 @@ class CaseOpened(Contract):
     signal_type: str
     signal_event_id: UUID
     urgent: bool = False
+    reentry: bool = Field(
+        default=False, description="the household had left monitoring before"
+    )
 
 
 class SignalAttached(Contract):
@@ -230,7 +233,112 @@ class CaseClosed(Contract):
     verified_by: str
 
 
+class CaseStepEvent(Contract):
+    """Fields every step event of a case carries, so read models need no lookups."""
+
+    case_id: UUID
+    household_id: UUID
+    area_code: VillageCode
+    step: str = Field(description="the step this event completes or concerns")
+    next_step: str = Field(description="the step the case waits in afterwards")
+
+
+class HomeVisitRecorded(CaseStepEvent):
+    consent: bool
+    findings: str = Field(max_length=4000)
+
+
+class NoticePublished(CaseStepEvent):
+    """The village's public notice; it shows no ID, phone, bank or health data."""
+
+    starts_on: date
+    ends_on: date
+
+
+class VillageReviewed(CaseStepEvent):
+    objections: bool
+    summary: str = Field(max_length=4000)
+
+
+class TownChecked(CaseStepEvent):
+    summary: str = Field(max_length=4000)
+
+
+class TargetConfirmed(CaseStepEvent):
+    target_type: TargetType
+    reason: str = Field(max_length=4000)
+
+
+class CaseRejected(CaseStepEvent):
+    reason: str = Field(min_length=1, max_length=4000)
+
+
+class PlannedMeasure(Contract):
+    measure: str
+    responsible_department: str
+    due_on: date
+
+
+class PlanDrawn(CaseStepEvent):
+    """One household, one plan: the paired cadre and the measures, with dates."""
+
+    target_type: TargetType
+    paired_cadre: str
+    measures: list[PlannedMeasure] = Field(min_length=1)
+
+
+class ProgressRecorded(CaseStepEvent):
+    kind: str = Field(description="visit, measure_delivered or income_update")
+    note: str = Field(max_length=4000)
+
+
+class EliminationRequested(CaseStepEvent):
+    note: str = Field(max_length=4000)
+
+
+class EliminationReviewed(CaseStepEvent):
+    """The risk-elimination review; ``unmet`` names the conditions that failed."""
+
+    approved: bool
+    unmet: list[str]
+    reason: str = Field(max_length=4000)
+
+
+class TargetExited(CaseStepEvent):
+    target_type: TargetType
+    months_monitored: int
+
+
+class CaseOverdue(CaseStepEvent):
+    due_at: datetime
+    level: str
+
+
+class CaseEscalated(CaseStepEvent):
+    escalate_at: datetime
+    to_level: str
+
+
 # --- assistance ------------------------------------------------------------------
+
+
+class MeasureAssigned(Contract):
+    assignment_id: UUID
+    case_id: UUID
+    household_id: UUID
+    area_code: VillageCode
+    measure: str
+    department: str
+    due_on: date
+
+
+class AidStopped(Contract):
+    grant_id: UUID
+    case_id: UUID
+    household_id: UUID
+    area_code: VillageCode
+    measure: str
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 class AidGranted(Contract):
@@ -343,6 +451,111 @@ EVENTS: dict[str, EventSpec] = {
             "casework",
             "casework.case.closed",
             summary="An official verified the problem solved and closed the case.",
+        ),
+        EventSpec(
+            "HomeVisitRecorded",
+            HomeVisitRecorded,
+            "casework",
+            "casework.case.visited",
+            summary="A home visit, with the household's consent or refusal.",
+        ),
+        EventSpec(
+            "NoticePublished",
+            NoticePublished,
+            "casework",
+            "casework.case.notice_published",
+            summary="The village published the public notice.",
+        ),
+        EventSpec(
+            "VillageReviewed",
+            VillageReviewed,
+            "casework",
+            "casework.case.village_reviewed",
+            summary="The village review ended after the notice period.",
+        ),
+        EventSpec(
+            "TownChecked",
+            TownChecked,
+            "casework",
+            "casework.case.town_checked",
+            summary="The town checked the village's review.",
+        ),
+        EventSpec(
+            "TargetConfirmed",
+            TargetConfirmed,
+            "casework",
+            "casework.case.target_confirmed",
+            summary="The district confirmed a monitoring target and its type.",
+        ),
+        EventSpec(
+            "CaseRejected",
+            CaseRejected,
+            "casework",
+            "casework.case.rejected",
+            summary="The district decided the household is not a target.",
+        ),
+        EventSpec(
+            "PlanDrawn",
+            PlanDrawn,
+            "casework",
+            "casework.case.plan_drawn",
+            summary="One household, one plan: cadre and measures.",
+        ),
+        EventSpec(
+            "ProgressRecorded",
+            ProgressRecorded,
+            "casework",
+            "casework.case.progress",
+            summary="Progress against the plan.",
+        ),
+        EventSpec(
+            "EliminationRequested",
+            EliminationRequested,
+            "casework",
+            "casework.case.elimination_requested",
+            summary="The town asked the district to review risk elimination.",
+        ),
+        EventSpec(
+            "EliminationReviewed",
+            EliminationReviewed,
+            "casework",
+            "casework.case.elimination_reviewed",
+            summary="The risk-elimination review, approved or not.",
+        ),
+        EventSpec(
+            "TargetExited",
+            TargetExited,
+            "casework",
+            "casework.case.target_exited",
+            summary="The household left monitoring: risk eliminated.",
+        ),
+        EventSpec(
+            "CaseOverdue",
+            CaseOverdue,
+            "casework",
+            "casework.case.overdue",
+            summary="A step passed its time limit.",
+        ),
+        EventSpec(
+            "CaseEscalated",
+            CaseEscalated,
+            "casework",
+            "casework.case.escalated",
+            summary="A step passed its second limit; the next level takes it.",
+        ),
+        EventSpec(
+            "MeasureAssigned",
+            MeasureAssigned,
+            "assistance",
+            "assistance.measure.assigned",
+            summary="A planned measure was assigned to its responsible department.",
+        ),
+        EventSpec(
+            "AidStopped",
+            AidStopped,
+            "assistance",
+            "assistance.aid.stopped",
+            summary="A grant was stopped, with the reason.",
         ),
         EventSpec(
             "AidGranted",

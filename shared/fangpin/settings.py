@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=5, alias="FANGPIN_MAX_ATTEMPTS")
     ack_wait_seconds: float = Field(default=60.0, alias="FANGPIN_ACK_WAIT")
     pool_size: int = Field(default=5, alias="FANGPIN_DB_POOL_SIZE")
+    deadline_interval: float = Field(default=60.0, alias="FANGPIN_DEADLINE_INTERVAL")
     host: str = Field(default="127.0.0.1", alias="FANGPIN_HOST")
     port: int = Field(default=0, alias="FANGPIN_PORT")
 

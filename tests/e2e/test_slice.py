@@ -100,8 +100,11 @@ async def test_report_and_department_record_to_closed_case_with_timeline(platfor
         client.call("POST", "intake", "/reports", grid, json=report).status_code == 201
     )
 
+    village = client.sign_in("village01")
+
     def queued_case() -> dict[str, Any] | None:
-        queue = client.call("GET", "casework", "/queue", town).json()
+        # A new case waits for its home visit, at the village level.
+        queue = client.call("GET", "casework", "/queue", village).json()
         found = [c for c in queue["cases"] if c["household_id"] == household_id]
         return found[0] if found else None
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from assistance.application import AssistanceApplication, GrantIn
-from assistance.measures import MEASURES
+from fangpin.measures import MEASURES
 from fangpin.auth import CurrentPrincipal
 from fangpin.service import Runtime, runtime_of
 

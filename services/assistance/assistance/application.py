@@ -8,7 +8,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from assistance.domain import CaseRef, Grant, grant_id
-from assistance.measures import MEASURES
+from fangpin.measures import MEASURES
 from fangpin.auth import Principal
 from fangpin.contracts import CaseClosed, CaseOpened, Role
 from fangpin.eventstore import Cause, ServiceApplication, UnitOfWork

@@ -1,65 +1,137 @@
-"""Casework: opens cases from reports and flags, and sees them to closure."""
+"""Casework: opens cases from reports and flags, and takes each one through the
+identification steps, the plan and the help, to the risk-elimination review and a
+verified closure."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
-from casework.domain import Case, CaseError, HouseholdCases, household_cases_id
+from eventsourcing.persistence import IntegrityError
+
+from casework.domain import (
+    Case,
+    CaseError,
+    HouseholdCases,
+    SelfApproval,
+    TimeLimits,
+    WrongStep,
+    household_cases_id,
+)
+from casework.elimination import unmet_conditions
+from casework.steps import LEVEL_OF_STEP, NEXT_LEVEL, ROLES_OF_LEVEL, Step
 from fangpin.areas import town_of
 from fangpin.auth import Principal
-from fangpin.contracts import ProblemReported, RiskFlagged, Role
-from fangpin.eventstore import Cause, ServiceApplication, UnitOfWork
+from fangpin.contracts import (
+    AidGranted,
+    HouseholdRegistered,
+    HouseholdUpdated,
+    IncomeRecorded,
+    ProblemReported,
+    RiskCleared,
+    RiskFlagged,
+    Role,
+)
+from fangpin.eventstore import Cause, ServiceApplication, UnitOfWork, system_actor
 from fangpin.inbox import Incoming
-from fangpin.service import Conflict, Forbidden, NotFound
+from fangpin.service import Conflict, DomainError, Forbidden, NotFound
 
 CLOSING_ROLES = (Role.TOWN, Role.DISTRICT)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class CaseworkApplication(ServiceApplication):
     service = "casework"
 
+    def __init__(self, *args: Any, clock: Callable[[], datetime] = utc_now, **kw: Any):
+        super().__init__(*args, **kw)
+        self.clock = clock
+
+    # --- upstream events ----------------------------------------------------------
+
     def process(self, messages: list[Incoming]) -> None:
         unit = UnitOfWork(self)
         for incoming in messages:
             unit.track(incoming.key)
-            if isinstance(incoming.data, ProblemReported | RiskFlagged):
+            data = incoming.data
+            if isinstance(data, ProblemReported | RiskFlagged):
                 self._signal(unit, incoming)
+            if isinstance(data, RiskFlagged | RiskCleared):
+                self._risk(unit, incoming)
+            elif isinstance(data, HouseholdRegistered | HouseholdUpdated):
+                household = self._household(unit, data.household_id)
+                household.note_facts(
+                    poverty_status=data.poverty_status.value,
+                    no_labour_capacity=bool(data.facts.get("no_labour_capacity")),
+                )
+            elif isinstance(data, IncomeRecorded):
+                household = self._household(unit, data.household_id)
+                household.note_income(
+                    year=data.year,
+                    per_capita=float(data.per_capita_net_income),
+                    recorded_on=data.recorded_on.isoformat(),
+                )
+            elif isinstance(data, AidGranted):
+                self._household(unit, data.household_id).note_aid()
         unit.commit()
+
+    def _household(self, unit: UnitOfWork, household_id: UUID) -> HouseholdCases:
+        household = unit.get(household_cases_id(household_id), HouseholdCases)
+        if household is None:
+            household = HouseholdCases(household_id=household_id)
+            unit.add(household)
+        return household
 
     def _signal(self, unit: UnitOfWork, incoming: Incoming) -> None:
         """A report or a flag opens a case, or joins the household's open one."""
         data = incoming.data
         envelope = incoming.envelope
         assert isinstance(data, ProblemReported | RiskFlagged) and envelope
-        household_id = data.household_id
-        index = unit.get(household_cases_id(household_id), HouseholdCases)
-        if index is None:
-            index = HouseholdCases(household_id=household_id)
-            unit.add(index)
+        household = self._household(unit, data.household_id)
         cause = Cause.following(envelope, self.service, data.area_code)
-        if index.open_case_id is not None:
-            case = unit.get(index.open_case_id, Case)
+        if household.open_case_id is not None:
+            case = unit.get(household.open_case_id, Case)
             assert case is not None
             case.attach(
                 signal_type=envelope.type,
                 signal_event_id=envelope.event_id,
-                meta=cause.meta(household_id=household_id, case_id=case.id),
+                meta=cause.meta(household_id=data.household_id, case_id=case.id),
             )
             return
         case_id = uuid.uuid4()
-        case = Case(
-            case_id=case_id,
-            household_id=household_id,
-            area_code=data.area_code,
-            town_code=town_of(data.area_code),
-            signal_type=envelope.type,
-            signal_event_id=envelope.event_id,
-            urgent=isinstance(data, ProblemReported) and data.urgent,
-            meta=cause.meta(household_id=household_id, case_id=case_id),
+        unit.add(
+            Case(
+                case_id=case_id,
+                household_id=data.household_id,
+                area_code=data.area_code,
+                town_code=town_of(data.area_code),
+                signal_type=envelope.type,
+                signal_event_id=envelope.event_id,
+                urgent=isinstance(data, ProblemReported) and data.urgent,
+                reentry=household.exited_before,
+                meta=cause.meta(household_id=data.household_id, case_id=case_id),
+            )
         )
-        unit.add(case)
-        index.set_open(case_id=case_id)
+        household.set_open(case_id=case_id)
+
+    def _risk(self, unit: UnitOfWork, incoming: Incoming) -> None:
+        data = incoming.data
+        assert isinstance(data, RiskFlagged | RiskCleared)
+        household = self._household(unit, data.household_id)
+        if isinstance(data, RiskFlagged):
+            types = sorted(set(household.open_risk_types) | {data.target_type.value})
+        else:
+            types = []
+        if types != household.open_risk_types:
+            household.note_risk_types(types=types)
+
+    # --- commands from officials --------------------------------------------------
 
     def case(self, case_id: UUID, principal: Principal) -> Case:
         case = self.get_or_none(case_id, Case)
@@ -67,23 +139,164 @@ class CaseworkApplication(ServiceApplication):
             raise NotFound("case not found in your area")
         return case
 
+    def act(
+        self,
+        case_id: UUID,
+        principal: Principal,
+        command: Callable[[Case, dict[str, Any]], None],
+    ) -> Case:
+        """Load, check the official may act on the case's step, run, save."""
+        case = self.case(case_id, principal)
+        self._may_act(case, principal)
+        meta = Cause(principal.actor()).meta(
+            household_id=case.household_id, case_id=case.id
+        )
+        try:
+            command(case, meta)
+        except SelfApproval as error:
+            raise Forbidden(str(error)) from None
+        except WrongStep as error:
+            raise Conflict(str(error)) from None
+        except CaseError as error:
+            raise DomainError(str(error)) from None
+        self.save(case)
+        return case
+
+    def _may_act(self, case: Case, principal: Principal) -> None:
+        level = LEVEL_OF_STEP.get(case.step)
+        if level is None:
+            raise Conflict("the case is already closed")
+        allowed = set(ROLES_OF_LEVEL[level])
+        # An escalated step may also be taken by the next level up.
+        if case.escalated_seq == case.step_seq and level in NEXT_LEVEL:
+            allowed |= set(ROLES_OF_LEVEL[NEXT_LEVEL[level]])
+        if principal.role not in allowed:
+            raise Forbidden(f"step {case.step.value} is for the {level.value} level")
+
     def close_case(
         self, case_id: UUID, verification: str, principal: Principal
     ) -> None:
         if principal.role not in CLOSING_ROLES:
             raise Forbidden("cases are closed by town or district officials")
         case = self.case(case_id, principal)
-        cause = Cause(principal.actor())
+        meta = Cause(principal.actor()).meta(
+            household_id=case.household_id, case_id=case.id
+        )
         try:
             case.close(
-                verification=verification,
-                verified_by=principal.user_id,
-                meta=cause.meta(household_id=case.household_id, case_id=case.id),
+                verification=verification, verified_by=principal.user_id, meta=meta
             )
-        except CaseError as error:
+        except WrongStep as error:
             raise Conflict(str(error)) from None
-        index = self.get_or_none(household_cases_id(case.household_id), HouseholdCases)
-        assert index is not None
-        if index.open_case_id == case.id:
-            index.set_open(case_id=None)
-        self.save(case, index)
+        except CaseError as error:
+            raise DomainError(str(error)) from None
+        household = self.get_or_none(
+            household_cases_id(case.household_id), HouseholdCases
+        )
+        assert household is not None
+        if household.open_case_id == case.id:
+            household.set_open(case_id=None)
+        if case.exited:
+            household.note_exit()
+        self.save(case, household)
+
+    def review_elimination(
+        self, case_id: UUID, reason: str, principal: Principal
+    ) -> list[str]:
+        """The district's review: the rules decide, the reviewer records why."""
+        case = self.case(case_id, principal)
+        household = self.get_or_none(
+            household_cases_id(case.household_id), HouseholdCases
+        )
+        assert household is not None
+        if case.step is not Step.ELIMINATION_REVIEW:
+            raise Conflict(f"the case waits in step {case.step.value}")
+        unmet = unmet_conditions(case, household, self.clock())
+        self.act(
+            case_id,
+            principal,
+            lambda case, meta: case.review_elimination(unmet, reason, meta),
+        )
+        return unmet
+
+    # --- time limits --------------------------------------------------------------
+
+    def time_limits(self) -> TimeLimits:
+        limits = self.get_or_none(TimeLimits.ID, TimeLimits)
+        return limits if limits is not None else TimeLimits()
+
+    def change_time_limit(
+        self,
+        step: Step,
+        days: int,
+        escalate_after: int,
+        working_days: bool,
+        principal: Principal,
+    ) -> TimeLimits:
+        if principal.role is not Role.DISTRICT:
+            raise Forbidden("time limits are set by the district office")
+        if step not in LEVEL_OF_STEP:
+            raise DomainError(f"step {step.value} has no time limit", "step")
+        if escalate_after <= days:
+            raise DomainError(
+                "escalation comes after the first limit", "escalate_after"
+            )
+        limits = self.time_limits()
+        limits.change(
+            step=step.value,
+            days=days,
+            escalate_after=escalate_after,
+            working_days=working_days,
+            meta=Cause(principal.actor()).meta(),
+        )
+        self.save(limits)
+        return limits
+
+    def watch_deadlines(
+        self, candidates: list[dict[str, Any]], now: datetime
+    ) -> tuple[int, int]:
+        """Warn and escalate the steps past their limits; returns the counts."""
+        limits = self.time_limits()
+        warned = escalated = 0
+        for row in candidates:
+            step = Step(row["step"])
+            limit = limits.limit(step)
+            started = row["step_started_at"]
+            due = add_days(started, limit.days, limit.working_days)
+            escalate_at = add_days(started, limit.escalate_after, limit.working_days)
+            if now < due:
+                continue
+            case = self.get_or_none(row["case_id"], Case)
+            if case is None:
+                continue
+            meta = Cause(system_actor(self.service, case.area_code)).meta(
+                household_id=case.household_id, case_id=case.id
+            )
+            loaded = case.version
+            case.mark_overdue(row["step_seq"], due, meta)
+            warning = case.version - loaded
+            if now >= escalate_at:
+                case.escalate(row["step_seq"], escalate_at, meta)
+            if case.version == loaded:
+                continue
+            try:
+                self.save(case)
+            except IntegrityError:
+                # Another replica warned first: its warning is the one.
+                continue
+            warned += warning
+            escalated += case.version - loaded - warning
+        return warned, escalated
+
+
+def add_days(start: datetime, days: int, working_days: bool) -> datetime:
+    """The deadline: calendar days, or working days (Monday to Friday)."""
+    if not working_days:
+        return start + timedelta(days=days)
+    moment = start
+    left = days
+    while left > 0:
+        moment += timedelta(days=1)
+        if moment.weekday() < 5:
+            left -= 1
+    return moment

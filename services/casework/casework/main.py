@@ -1,32 +1,72 @@
-"""Casework service: cases, their steps and the officials' queues."""
+"""Casework service: cases, their steps, deadlines and the officials' queues."""
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
 
 from fastapi import FastAPI
 
 from casework.api import router
-from casework.application import CaseworkApplication
+from casework.application import CaseworkApplication, utc_now
+from casework.steps import LEVEL_OF_STEP
 from casework.views import QueueView
 from fangpin.projection import LocalFollower, connect_pool
 from fangpin.service import Runtime, create_http_app, serve
 from fangpin.settings import Settings
 
 PORT = 8103
+logger = logging.getLogger(__name__)
+
+
+class DeadlineWatch:
+    """Looks for steps past their limits and warns or escalates them. Every
+    replica may run one: the case aggregate keeps it to one warning per step."""
+
+    def __init__(self, app: CaseworkApplication, view: QueueView, interval: float):
+        self.app = app
+        self.view = view
+        self.interval = interval
+
+    def check_once(self) -> tuple[int, int]:
+        limits = self.app.time_limits()
+        current = {step: limits.limit(step) for step in LEVEL_OF_STEP}
+        now = self.app.clock()
+        candidates = self.view.deadline_candidates(current, now)
+        return self.app.watch_deadlines(candidates, now)
+
+    def wake(self) -> None:
+        """Deadlines do not move when commands commit."""
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            try:
+                warned, escalated = await asyncio.to_thread(self.check_once)
+                if warned or escalated:
+                    logger.info("deadlines: %d warned, %d escalated", warned, escalated)
+            except Exception:
+                logger.exception("deadline check failed; trying again later")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), self.interval)
 
 
 def build(settings: Settings) -> FastAPI:
-    app = CaseworkApplication(settings)
+    app = CaseworkApplication(settings, clock=utc_now)
     runtime = Runtime("casework", settings, app, handler=app)
     assert runtime.inbox is not None
-    runtime.inbox.consume("INTAKE", "intake.report.>")
+    runtime.inbox.consume("INTAKE", "intake.>")
     runtime.inbox.consume("SCREENING", "screening.risk.>")
+    runtime.inbox.consume("ASSISTANCE", "assistance.aid.granted")
     view = QueueView(connect_pool(settings.database_url), "casework_view")
     view.setup()
     runtime.followers.append(LocalFollower(app, view))
+    runtime.followers.append(DeadlineWatch(app, view, settings.deadline_interval))
     http = create_http_app(
         runtime,
         "Fangpin casework",
-        "Cases from the first signal to verified closure, and officials' queues.",
+        "Cases from the first signal to verified closure: the identification "
+        "steps, one household one plan, deadlines, warnings and escalation.",
         [router],
     )
     http.state.queue_view = view

@@ -1,4 +1,5 @@
-"""The catalogue of measures, by the target type they serve."""
+"""The catalogue of measures, by the target type they serve (shared reference data:
+casework plans with it, assistance grants from it)."""
 
 from __future__ import annotations
 
