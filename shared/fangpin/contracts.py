@@ -332,6 +332,14 @@ class MeasureAssigned(Contract):
     due_on: date
 
 
+class BudgetSet(Contract):
+    """What a funding source makes available for a year, in yuan."""
+
+    funding_source: str
+    year: int
+    amount: Decimal = Field(ge=0)
+
+
 class AidStopped(Contract):
     grant_id: UUID
     case_id: UUID
@@ -549,6 +557,13 @@ EVENTS: dict[str, EventSpec] = {
             "assistance",
             "assistance.measure.assigned",
             summary="A planned measure was assigned to its responsible department.",
+        ),
+        EventSpec(
+            "BudgetSet",
+            BudgetSet,
+            "assistance",
+            "assistance.budget.set",
+            summary="The district set a funding source's budget for a year.",
         ),
         EventSpec(
             "AidStopped",

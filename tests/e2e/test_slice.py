@@ -146,6 +146,8 @@ async def test_report_and_department_record_to_closed_case_with_timeline(platfor
         "quantity": "6000.00",
         "period": "2026-12",
         "funding_source": "district relief fund",
+        # Illness is urgent: the green channel lets help start before review ends.
+        "emergency": True,
     }
     granted = await eventually(
         lambda: (

@@ -1,4 +1,4 @@
-"""Assistance: measures and grants against cases."""
+"""Assistance: the measures of each plan, grants against cases, and budgets."""
 
 from __future__ import annotations
 
@@ -7,12 +7,28 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from assistance.domain import CaseRef, Grant, grant_id
-from fangpin.measures import MEASURES
+from assistance.domain import (
+    Assignment,
+    Budget,
+    CaseRef,
+    Grant,
+    assignment_id,
+    budget_id,
+    grant_id,
+)
 from fangpin.auth import Principal
-from fangpin.contracts import CaseClosed, CaseOpened, Role
+from fangpin.contracts import (
+    CaseClosed,
+    CaseOpened,
+    CaseRejected,
+    PlanDrawn,
+    Role,
+    TargetConfirmed,
+    TargetExited,
+)
 from fangpin.eventstore import Cause, ServiceApplication, UnitOfWork
 from fangpin.inbox import Incoming
+from fangpin.measures import MEASURES
 from fangpin.service import Conflict, DomainError, Forbidden, NotFound
 
 GRANTING_ROLES = (Role.TOWN, Role.DISTRICT, Role.DEPARTMENT)
@@ -25,8 +41,15 @@ class GrantIn(BaseModel):
     period: str = Field(pattern=r"^\d{4}(-\d{2})?$", description="YYYY or YYYY-MM")
     funding_source: str = Field(min_length=1, max_length=100)
     emergency: bool = Field(
-        default=False, description="green channel: help before the case is decided"
+        default=False,
+        description="green channel: help before the household is a confirmed target",
     )
+
+
+class BudgetIn(BaseModel):
+    funding_source: str = Field(min_length=1, max_length=100)
+    year: int = Field(ge=2020, le=2100)
+    amount: Decimal = Field(ge=0, max_digits=14, decimal_places=2)
 
 
 class AssistanceApplication(ServiceApplication):
@@ -44,13 +67,45 @@ class AssistanceApplication(ServiceApplication):
                             case_id=data.case_id,
                             household_id=data.household_id,
                             area_code=data.area_code,
+                            urgent=data.urgent,
                         )
                     )
-            elif isinstance(data, CaseClosed):
-                case = unit.get(data.case_id, CaseRef)
-                if case is not None and case.is_open:
-                    case.end()
+                continue
+            case_id = getattr(data, "case_id", None)
+            case = unit.get(case_id, CaseRef) if case_id else None
+            if case is None:
+                continue
+            if isinstance(data, TargetConfirmed):
+                case.note_target(is_target=True)
+            elif isinstance(data, TargetExited | CaseRejected) and case.is_target:
+                case.note_target(is_target=False)
+            elif isinstance(data, CaseClosed) and case.is_open:
+                case.end()
+            elif isinstance(data, PlanDrawn):
+                self._assign(unit, incoming, data)
         unit.commit()
+
+    def _assign(self, unit: UnitOfWork, incoming: Incoming, plan: PlanDrawn) -> None:
+        assert incoming.envelope is not None
+        cause = Cause.following(incoming.envelope, self.service, plan.area_code)
+        for planned in plan.measures:
+            new_id = assignment_id(plan.case_id, planned.measure)
+            if unit.get(new_id, Assignment) is not None:
+                continue
+            unit.add(
+                Assignment(
+                    assignment_id=new_id,
+                    case_id=plan.case_id,
+                    household_id=plan.household_id,
+                    area_code=plan.area_code,
+                    measure=planned.measure,
+                    department=planned.responsible_department,
+                    due_on=planned.due_on,
+                    meta=cause.meta(
+                        household_id=plan.household_id, case_id=plan.case_id
+                    ),
+                )
+            )
 
     def grant(self, form: GrantIn, principal: Principal) -> UUID:
         if principal.role not in GRANTING_ROLES:
@@ -65,29 +120,95 @@ class AssistanceApplication(ServiceApplication):
         case = self.get_or_none(form.case_id, CaseRef)
         if case is None or not principal.covers(case.area_code):
             raise NotFound("case not known here (yet) in your area", "case_id")
-        if not case.is_open and not form.emergency:
-            raise Conflict("the case is closed; aid needs an open case", "case_id")
+        if not case.is_open:
+            raise Conflict("the case is closed; no more aid against it", "case_id")
+        if not case.is_target and not form.emergency:
+            raise Conflict(
+                "the household is not a confirmed monitoring target; mark the "
+                "grant as emergency help (green channel) to give it now",
+                "emergency",
+            )
         new_id = grant_id(case.household_id, measure.code, form.period)
         if self.get_or_none(new_id, Grant) is not None:
             raise Conflict(
                 "this measure was already granted to the household for this period",
                 "period",
             )
-        grant = Grant(
-            grant_id=new_id,
-            case_id=case.id,
-            household_id=case.household_id,
-            area_code=case.area_code,
-            measure=measure.code,
-            quantity=form.quantity,
-            unit=measure.unit,
-            period=form.period,
-            funding_source=form.funding_source,
-            department=measure.department,
-            emergency=form.emergency,
+        meta = Cause(principal.actor()).meta(
+            household_id=case.household_id, case_id=case.id
+        )
+        changed: list[Grant | Budget | Assignment] = [
+            Grant(
+                grant_id=new_id,
+                case_id=case.id,
+                household_id=case.household_id,
+                area_code=case.area_code,
+                measure=measure.code,
+                quantity=form.quantity,
+                unit=measure.unit,
+                period=form.period,
+                funding_source=form.funding_source,
+                department=measure.department,
+                emergency=form.emergency,
+                meta=meta,
+            )
+        ]
+        budget = self.get_or_none(
+            budget_id(form.funding_source, int(form.period[:4])), Budget
+        )
+        if budget is not None and measure.unit == "yuan":
+            if form.quantity > budget.remaining:
+                raise Conflict(
+                    f"the {form.funding_source} budget has {budget.remaining} yuan "
+                    "left for the year",
+                    "quantity",
+                )
+            budget.charge(grant_id=new_id, amount=form.quantity)
+            changed.append(budget)
+        assignment = self.get_or_none(assignment_id(case.id, measure.code), Assignment)
+        if assignment is not None and not assignment.delivered:
+            assignment.deliver(grant_id=new_id)
+            changed.append(assignment)
+        # Grant, budget and assignment change together or not at all.
+        self.save(*changed)
+        return new_id
+
+    def stop_grant(self, grant_id_: UUID, reason: str, principal: Principal) -> None:
+        if principal.role not in GRANTING_ROLES:
+            raise Forbidden("aid is stopped by towns, departments and the district")
+        grant = self.get_or_none(grant_id_, Grant)
+        if grant is None or not principal.covers(grant.area_code):
+            raise NotFound("grant not found in your area")
+        if grant.stopped:
+            raise Conflict("the grant is already stopped")
+        grant.stop(
+            grant_id=grant.id,
+            case_id=grant.case_id,
+            household_id=grant.household_id,
+            area_code=grant.area_code,
+            measure=grant.measure,
+            reason=reason,
             meta=Cause(principal.actor()).meta(
-                household_id=case.household_id, case_id=case.id
+                household_id=grant.household_id, case_id=grant.case_id
             ),
         )
         self.save(grant)
-        return new_id
+
+    def set_budget(self, form: BudgetIn, principal: Principal) -> Budget:
+        if principal.role is not Role.DISTRICT:
+            raise Forbidden("budgets are set by the district office")
+        budget = self.get_or_none(budget_id(form.funding_source, form.year), Budget)
+        if budget is None:
+            budget = Budget(funding_source=form.funding_source, year=form.year)
+        if form.amount < budget.spent:
+            raise Conflict(
+                f"{budget.spent} yuan are already granted from this budget", "amount"
+            )
+        budget.set_amount(
+            funding_source=form.funding_source,
+            year=form.year,
+            amount=form.amount,
+            meta=Cause(principal.actor()).meta(),
+        )
+        self.save(budget)
+        return budget

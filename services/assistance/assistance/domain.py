@@ -1,7 +1,9 @@
-"""Assistance's aggregates: what it knows of cases, and the grants made."""
+"""Assistance's aggregates: what it knows of cases, the measures assigned by plans,
+the grants made and the budgets they draw on."""
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -19,14 +21,23 @@ class CaseRef(Aggregate):
         return case_id
 
     @event("CaseNoted")
-    def __init__(self, case_id: UUID, household_id: UUID, area_code: str):
+    def __init__(
+        self, case_id: UUID, household_id: UUID, area_code: str, urgent: bool = False
+    ):
         self.household_id = household_id
         self.area_code = area_code
+        self.urgent = urgent
         self.is_open = True
+        self.is_target = False
+
+    @event("TargetNoted")
+    def note_target(self, is_target: bool) -> None:
+        self.is_target = is_target
 
     @event("CaseEnded")
     def end(self) -> None:
         self.is_open = False
+        self.is_target = False
 
 
 def grant_id(household_id: UUID, measure: str, period: str) -> UUID:
@@ -56,5 +67,88 @@ class Grant(Aggregate):
         meta: dict[str, Any],
     ):
         self.case_id = case_id
+        self.household_id = household_id
+        self.area_code = area_code
         self.measure = measure
         self.quantity = quantity
+        self.stopped = False
+
+    @event("AidStopped")
+    def stop(
+        self,
+        grant_id: UUID,
+        case_id: UUID,
+        household_id: UUID,
+        area_code: str,
+        measure: str,
+        reason: str,
+        meta: dict[str, Any],
+    ) -> None:
+        self.stopped = True
+
+
+def assignment_id(case_id: UUID, measure: str) -> UUID:
+    return stable_id("assignment", case_id, measure)
+
+
+class Assignment(Aggregate):
+    """A measure of a household's plan, waiting on its responsible department."""
+
+    @staticmethod
+    def create_id(assignment_id: UUID) -> UUID:
+        return assignment_id
+
+    @event("MeasureAssigned")
+    def __init__(
+        self,
+        assignment_id: UUID,
+        case_id: UUID,
+        household_id: UUID,
+        area_code: str,
+        measure: str,
+        department: str,
+        due_on: date,
+        meta: dict[str, Any],
+    ):
+        self.delivered = False
+
+    @event("AssignmentDelivered")
+    def deliver(self, grant_id: UUID) -> None:
+        self.delivered = True
+
+
+def budget_id(funding_source: str, year: int) -> UUID:
+    return stable_id("budget", funding_source, year)
+
+
+class Budget(Aggregate):
+    """Money (yuan) a funding source makes available for a year."""
+
+    @staticmethod
+    def create_id(funding_source: str, year: int) -> UUID:
+        return budget_id(funding_source, year)
+
+    @event("BudgetOpened")
+    def __init__(self, funding_source: str, year: int):
+        self.funding_source = funding_source
+        self.year = year
+        self.amount = Decimal(0)
+        self.spent = Decimal(0)
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.amount - self.spent
+
+    @event("BudgetSet")
+    def set_amount(
+        self, funding_source: str, year: int, amount: Decimal, meta: dict[str, Any]
+    ) -> None:
+        self.amount = amount
+
+    @event("BudgetCharged")
+    def charge(self, grant_id: UUID, amount: Decimal) -> None:
+        self.spent += amount
+
+    @event("BudgetRefunded")
+    def refund(self, grant_id: UUID, amount: Decimal) -> None:
+        self.spent -= amount

@@ -6,6 +6,8 @@ from fastapi import FastAPI
 
 from assistance.api import router
 from assistance.application import AssistanceApplication
+from assistance.views import AssistanceView
+from fangpin.projection import LocalFollower, connect_pool
 from fangpin.service import Runtime, create_http_app, serve
 from fangpin.settings import Settings
 
@@ -17,12 +19,17 @@ def build(settings: Settings) -> FastAPI:
     runtime = Runtime("assistance", settings, app, handler=app)
     assert runtime.inbox is not None
     runtime.inbox.consume("CASEWORK", "casework.case.>")
-    return create_http_app(
+    view = AssistanceView(connect_pool(settings.database_url), "assistance_view")
+    view.setup()
+    runtime.followers.append(LocalFollower(app, view))
+    http = create_http_app(
         runtime,
         "Fangpin assistance",
-        "Measures by target type, grants against cases, budgets.",
+        "Measures by target type, the plans' assignments, grants and budgets.",
         [router],
     )
+    http.state.view = view
+    return http
 
 
 def main() -> None:
