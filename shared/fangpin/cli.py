@@ -65,6 +65,7 @@ class Platform:
         self.nats: EmbeddedNats | None = None
         self.postgres: EmbeddedPostgres | None = None
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.env: dict[str, str] = {}
         self.urls = {
             name: f"http://127.0.0.1:{base_port + index}"
             for index, name in enumerate(SERVICES)
@@ -87,19 +88,22 @@ class Platform:
         return env
 
     def start(self) -> None:
-        env = self.environment()
-        logs = self.data_dir / "logs"
-        logs.mkdir(exist_ok=True)
-        for index, name in enumerate(SERVICES):
-            service_env = {**env, "FANGPIN_PORT": str(self.base_port + index)}
-            log = open(logs / f"{name}.log", "ab")  # noqa: SIM115
-            self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", f"{name}.main"],
-                env=service_env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        self.env = self.environment()
+        (self.data_dir / "logs").mkdir(exist_ok=True)
+        for name in SERVICES:
+            self.start_service(name)
         self.wait_until_healthy()
+
+    def start_service(self, name: str) -> None:
+        """Start (or restart) one service as its own process."""
+        port = self.base_port + SERVICES.index(name)
+        log = open(self.data_dir / "logs" / f"{name}.log", "ab")  # noqa: SIM115
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", f"{name}.main"],
+            env={**self.env, "FANGPIN_PORT": str(port)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
     def wait_until_healthy(self, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout
