@@ -1,6 +1,6 @@
 """``fangpin``: run the whole platform, or write the event contracts.
 
-fangpin run                 embedded servers + five services + demo county
+fangpin run                 embedded servers + five services + web + demo county
 fangpin contracts DIR       JSON Schemas and the AsyncAPI document
 """
 
@@ -29,6 +29,8 @@ from fangpin.embedded import (
 
 SERVICES = ["intake", "screening", "casework", "assistance", "reporting"]
 DEFAULT_BASE_PORT = 8101
+# The web interface listens just below the services: 8100 by default.
+WEB_PORT_OFFSET = -1
 
 
 def write_contracts(target: Path) -> list[Path]:
@@ -57,7 +59,11 @@ class Platform:
     """The servers and service processes of one ``fangpin run``."""
 
     def __init__(
-        self, data_dir: Path, base_port: int, env: dict[str, str] | None = None
+        self,
+        data_dir: Path,
+        base_port: int,
+        env: dict[str, str] | None = None,
+        web: bool = False,
     ):
         self.data_dir = data_dir
         self.base_env = dict(os.environ if env is None else env)
@@ -70,6 +76,9 @@ class Platform:
             name: f"http://127.0.0.1:{base_port + index}"
             for index, name in enumerate(SERVICES)
         }
+        self.web_url = (
+            f"http://127.0.0.1:{base_port + WEB_PORT_OFFSET}" if web else None
+        )
 
     def environment(self) -> dict[str, str]:
         secrets = load_secrets(self.data_dir)
@@ -93,6 +102,8 @@ class Platform:
         for name in SERVICES:
             self.start_service(name)
         self.wait_until_healthy()
+        if self.web_url is not None:
+            self.start_web()
 
     def start_service(self, name: str) -> None:
         """Start (or restart) one service as its own process."""
@@ -105,9 +116,29 @@ class Platform:
             stderr=subprocess.STDOUT,
         )
 
-    def wait_until_healthy(self, timeout: float = 90.0) -> None:
+    def start_web(self) -> None:
+        """The web interface: pages that call the five services' APIs."""
+        assert self.web_url is not None
+        # The web process holds no keys: the services verify every call it makes.
+        secret = ("FANGPIN_JWT_SECRET", "FANGPIN_CIPHER_KEY", "FANGPIN_PSEUDONYM_KEY")
+        env = {name: value for name, value in self.env.items() if name not in secret}
+        env["FANGPIN_PORT"] = self.web_url.rsplit(":", 1)[1]
+        for name, url in self.urls.items():
+            env[f"FANGPIN_{name.upper()}_URL"] = url
+        log = open(self.data_dir / "logs" / "web.log", "ab")  # noqa: SIM115
+        self.processes["web"] = subprocess.Popen(
+            [sys.executable, "-m", "web.main"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.wait_until_healthy({"web": self.web_url})
+
+    def wait_until_healthy(
+        self, urls: dict[str, str] | None = None, timeout: float = 90.0
+    ) -> None:
         deadline = time.monotonic() + timeout
-        waiting = dict(self.urls)
+        waiting = dict(self.urls if urls is None else urls)
         while waiting and time.monotonic() < deadline:
             for name, url in list(waiting.items()):
                 if self.processes[name].poll() is not None:
@@ -140,14 +171,17 @@ class Platform:
 
 def banner(platform: Platform, loaded: dict[str, int]) -> str:
     lines = ["", "Fangpin 防贫 is running.", ""]
+    if platform.web_url is not None:
+        lines += [f"  Open {platform.web_url}  (the web interface: start here)", ""]
+        lines.append("Service APIs:")
     for name, url in platform.urls.items():
         lines.append(f"  {name:<11} {url}/docs")
     lines += [
         "",
         f"Demo county: {loaded['households']} households "
         f"({loaded['new']} added this start).",
-        f"Demo users (password '{DEMO_PASSWORD}'; sign in with 'Authorize' on any"
-        " /docs page):",
+        f"Demo users (password '{DEMO_PASSWORD}'; sign in on the web interface, or"
+        " with 'Authorize' on any /docs page):",
     ]
     for user in DEMO_USERS.values():
         extra = f" {user.department}" if user.department else ""
@@ -166,7 +200,7 @@ def banner(platform: Platform, loaded: dict[str, int]) -> str:
 def run(data_dir: Path, base_port: int) -> int:
     from fangpin.demo import load_demo_county
 
-    platform = Platform(data_dir.resolve(), base_port)
+    platform = Platform(data_dir.resolve(), base_port, web=True)
     stop = False
 
     def request_stop(*_: object) -> None:
@@ -175,7 +209,7 @@ def run(data_dir: Path, base_port: int) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     try:
-        print("Starting NATS, PostgreSQL and the five services…", flush=True)
+        print("Starting NATS, PostgreSQL, the five services and the web…", flush=True)
         platform.start()
         loaded = load_demo_county(platform.urls)
         print(banner(platform, loaded), flush=True)

@@ -3,15 +3,19 @@
 A department publishes ``{"record_id", "id_number", "occurred_on", "facts"}`` to
 ``dept.<department>.<kind>`` (or uploads the same as a file); ``facts`` must match
 the kind's model below. Amounts are yuan. ``fangpin contracts`` writes each kind's
-JSON Schema for the departments' developers.
+JSON Schema for the departments' developers (:func:`record_schemas`).
+
+A new field with a default is an additive change within a version; anything else
+(a new required field, a removed or renamed one) is a new ``version``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class Facts(BaseModel):
@@ -100,3 +104,80 @@ RECORD_KINDS = {
         RecordKind("traffic_police", "traffic_accident", TrafficAccident, "交通事故"),
     ]
 }
+
+
+class UnknownRecordKind(LookupError):
+    """The department publishes no such kind; the text lists the ones it does."""
+
+
+class InvalidFacts(ValueError):
+    """Facts that do not match their kind; the text names fields, never values."""
+
+
+def record_kind(department: str, kind: str) -> RecordKind:
+    found = RECORD_KINDS.get((department, kind))
+    if found is None:
+        known = sorted(k for d, k in RECORD_KINDS if d == department)
+        raise UnknownRecordKind(
+            f"kind: {department} publishes no record kind {kind!r}"
+            f" (known: {', '.join(known) or 'none'})"
+        )
+    return found
+
+
+def check_facts(
+    kind: RecordKind, facts: Mapping[str, object]
+) -> dict[str, float | int | bool | str]:
+    """The facts as the kind's model reads them, defaults filled in."""
+    try:
+        model = kind.model.model_validate(dict(facts))
+    except ValidationError as error:
+        problems = []
+        for item in error.errors(include_input=False, include_url=False):
+            field = ".".join(str(part) for part in item["loc"])
+            problems.append(f"facts.{field}: {item['msg']}")
+        raise InvalidFacts("; ".join(problems)) from None
+    dumped: dict[str, float | int | bool | str] = model.model_dump(mode="json")
+    return dumped
+
+
+def record_schema(kind: RecordKind) -> dict[str, Any]:
+    """The JSON Schema of one record as published on ``dept.<department>.<kind>``."""
+    facts = kind.model.model_json_schema()
+    facts["title"] = kind.model.__name__
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"urn:fangpin:dept.{kind.department}.{kind.kind}.v{kind.version}",
+        "title": f"{kind.department}.{kind.kind} v{kind.version} ({kind.name_zh})",
+        "description": (
+            f"One {kind.department} record of kind {kind.kind}, published on "
+            f"dept.{kind.department}.{kind.kind} with Nats-Msg-Id set to a "
+            "unique message id, or uploaded over HTTP. Amounts are yuan."
+        ),
+        "type": "object",
+        "properties": {
+            "record_id": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 100,
+                "description": "the department's own id; sent twice, counted once",
+            },
+            "id_number": {
+                "type": "string",
+                "pattern": "^[0-9]{17}[0-9Xx]$",
+                "description": "resident ID number of the person concerned",
+            },
+            "occurred_on": {"type": "string", "format": "date"},
+            "facts": facts,
+        },
+        "required": ["record_id", "id_number", "occurred_on", "facts"],
+        "additionalProperties": False,
+    }
+
+
+def record_schemas() -> dict[str, dict[str, Any]]:
+    """Every record kind's JSON Schema, keyed ``<department>.<kind>.v<version>``."""
+    return {
+        f"{kind.department}.{kind.kind}.v{kind.version}": record_schema(kind)
+        for kind in RECORD_KINDS.values()
+    }

@@ -1,21 +1,32 @@
-"""Intake's commands: register households, take grid reports, match department
-records to households."""
+"""Intake's commands: keep the household registry, take grid reports, match
+department records to households."""
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from enum import StrEnum
+from typing import Any, Literal, TypeVar
 from uuid import UUID
 
-from pydantic import BaseModel, Field, field_validator
+from eventsourcing.application import project_aggregate
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresAggregateRecorder
+from psycopg import sql
+from pydantic import BaseModel, Field, field_validator, model_validator
 
+from fangpin import departments
 from fangpin.auth import Principal
 from fangpin.contracts import (
     DEPARTMENTS,
     URGENT_CATEGORIES,
+    Actor,
     Contract,
     PovertyStatus,
     ProblemCategory,
@@ -23,10 +34,10 @@ from fangpin.contracts import (
     VillageCode,
 )
 from fangpin.eventstore import Cause, ServiceApplication, UnitOfWork, system_actor
-from fangpin.idnumber import normalise_id_number, pseudonym
+from fangpin.idnumber import InvalidIdNumber, normalise_id_number, pseudonym
 from fangpin.inbox import Incoming, Rejected, TrackingKey
-from fangpin.service import Conflict, Forbidden, NotFound
 from intake.domain import (
+    NO_MATCH,
     DepartmentRecord,
     Household,
     PersonIndex,
@@ -36,30 +47,157 @@ from intake.domain import (
     person_index_id,
     rejected_record_id,
 )
+from intake.errors import (
+    HouseholdExists,
+    HouseholdNotFound,
+    NotAllowed,
+    OutsideArea,
+    PersonInAnotherHousehold,
+)
+from intake.registry import (
+    Health,
+    HouseholdData,
+    HousingRating,
+    IncomeData,
+    IncomeSource,
+    LabourCapacity,
+    MemberData,
+    Relation,
+    Schooling,
+    amount,
+    county_today,
+    household_id_for,
+)
+
+A = TypeVar("A", bound=Aggregate)
+REGISTRARS = (Role.DISTRICT, Role.TOWN, Role.VILLAGE)
 
 
 class Member(BaseModel):
     name: str = Field(min_length=1, max_length=50)
     id_number: str
-    relation: str = Field(default="head", max_length=20)
-    labour_capacity: str = Field(default="full", pattern="^(full|partial|none)$")
+    relation: Relation = Relation.HEAD
+    labour_capacity: LabourCapacity = LabourCapacity.FULL
     disability_grade: int | None = Field(default=None, ge=1, le=4)
-    health: str | None = Field(default=None, max_length=100)
+    health: Health = Health.HEALTHY
+    schooling: Schooling = Schooling.NOT_IN_SCHOOL
 
     @field_validator("id_number")
     @classmethod
     def valid_id_number(cls, value: str) -> str:
         return normalise_id_number(value)
 
+    @field_validator("health", mode="before")
+    @classmethod
+    def unknown_health_is_healthy(cls, value: object) -> object:
+        return Health.HEALTHY if value is None else value
+
+    def data(self) -> MemberData:
+        return MemberData(
+            name=self.name.strip(),
+            id_number=self.id_number,
+            relation=self.relation,
+            labour_capacity=self.labour_capacity,
+            disability_grade=self.disability_grade,
+            health=self.health,
+            schooling=self.schooling,
+        )
+
+
+class IncomeIn(BaseModel):
+    """Per-capita annual net income, and the household's annual income by source
+    (yuan). Without the per-capita figure, the sources divided by the members."""
+
+    year: int = Field(ge=2000, le=2100)
+    per_capita_net_income: Decimal | None = None
+    sources: dict[IncomeSource, Decimal] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def something_given(self) -> IncomeIn:
+        if self.per_capita_net_income is None and not self.sources:
+            raise ValueError("give per_capita_net_income or at least one source")
+        return self
+
+    def data(self, member_count: int) -> IncomeData:
+        sources = {
+            source.value: amount(value) for source, value in self.sources.items()
+        }
+        per_capita = (
+            amount(self.per_capita_net_income)
+            if self.per_capita_net_income is not None
+            else amount(sum(sources.values(), Decimal(0)) / member_count)
+        )
+        return IncomeData(self.year, per_capita, sources)
+
 
 class HouseholdIn(BaseModel):
+    """A household with its members. With a household number (户编号) the
+    household's id follows from it, as in a spreadsheet import."""
+
     household_id: UUID | None = None
+    household_number: str | None = Field(default=None, min_length=1, max_length=40)
     area_code: VillageCode
     village_group: str = Field(min_length=1, max_length=10)
     poverty_status: PovertyStatus
-    left_poverty_year: int | None = Field(default=None, ge=2013, le=2030)
+    left_poverty_year: int | None = Field(default=None, ge=2013, le=2100)
     phone: str | None = Field(default=None, pattern=r"^\d{11}$")
-    members: list[Member] = Field(min_length=1)
+    housing_rating: HousingRating | None = None
+    drinking_water_ok: bool | None = None
+    members: list[Member] = Field(min_length=1, max_length=30)
+    incomes: list[IncomeIn] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def consistent(self) -> HouseholdIn:
+        heads = sum(member.relation is Relation.HEAD for member in self.members)
+        if heads != 1:
+            raise ValueError(
+                f"members: a household has exactly one head, this one has {heads}"
+            )
+        seen: dict[str, int] = {}
+        for position, member in enumerate(self.members):
+            if member.id_number in seen:
+                raise ValueError(
+                    f"members.{position}.id_number: the same person as "
+                    f"members.{seen[member.id_number]}"
+                )
+            seen[member.id_number] = position
+        check_poverty_years(self.poverty_status, self.left_poverty_year)
+        years = [income.year for income in self.incomes]
+        if len(set(years)) != len(years):
+            raise ValueError("incomes: one entry per year")
+        if self.household_number is not None:
+            derived = household_id_for(self.area_code, self.household_number)
+            if self.household_id not in (None, derived):
+                raise ValueError(
+                    "household_id: does not match the household number; "
+                    "leave it out and the number names the household"
+                )
+            self.household_id = derived
+        return self
+
+    def data(self, household_id: UUID | None = None) -> HouseholdData:
+        return HouseholdData(
+            household_id=household_id or self.household_id or uuid.uuid4(),
+            household_number=self.household_number,
+            area_code=self.area_code,
+            village_group=self.village_group.strip(),
+            poverty_status=self.poverty_status,
+            left_poverty_year=self.left_poverty_year,
+            phone=self.phone,
+            housing_rating=self.housing_rating,
+            drinking_water_ok=self.drinking_water_ok,
+            members=tuple(member.data() for member in self.members),
+            incomes=tuple(income.data(len(self.members)) for income in self.incomes),
+        )
+
+
+def check_poverty_years(status: PovertyStatus, left_in: int | None) -> None:
+    if status is PovertyStatus.FORMERLY_POOR and left_in is None:
+        raise ValueError("left_poverty_year: needed for a formerly poor household")
+    if status is PovertyStatus.NEVER_POOR and left_in is not None:
+        raise ValueError("left_poverty_year: only a formerly poor household has one")
+    if left_in is not None and left_in > county_today().year:
+        raise ValueError("left_poverty_year: lies in the future")
 
 
 class ProblemIn(BaseModel):
@@ -79,6 +217,62 @@ class DepartmentRecordIn(Contract):
     facts: dict[str, float | int | bool | str] = Field(default_factory=dict)
 
 
+class SaveMode(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    UPSERT = "upsert"
+
+
+Outcome = Literal["registered", "updated", "unchanged", "rejected"]
+
+
+@dataclass
+class Saved:
+    """What became of one household of a batch.
+
+    ``conflicts`` are the positions of members who belong to another household;
+    ``reason`` says why a household was rejected otherwise.
+    """
+
+    household_id: UUID
+    outcome: Outcome = "unchanged"
+    changed: list[str] = field(default_factory=list)
+    income_years: list[int] = field(default_factory=list)
+    conflicts: list[int] = field(default_factory=list)
+    reason: Literal["exists", "not_found", "outside_area"] | None = None
+
+
+@dataclass
+class _Plan:
+    data: HouseholdData
+    old: Household | None
+    joining: dict[str, int]
+    leaving: set[str]
+    saved: Saved
+
+    @property
+    def rejected(self) -> bool:
+        return self.saved.outcome == "rejected"
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    record_id: str
+    outcome: Literal["accepted", "duplicate", "rejected"]
+    reason: str | None = None
+
+
+@dataclass
+class _Checked:
+    department: str
+    kind: str
+    record: DepartmentRecordIn
+    version: str
+    facts: dict[str, float | int | bool | str] | None = None
+    person: str | None = None
+    reason: str | None = None
+
+
 class IntakeApplication(ServiceApplication):
     service = "intake"
 
@@ -88,56 +282,194 @@ class IntakeApplication(ServiceApplication):
             raise ValueError("intake needs a pseudonym key for ID numbers")
         self.pseudonym_key = pseudonym_key or "in-memory-unit-tests"
 
+    def pseudonym(self, id_number: str) -> str:
+        return pseudonym(id_number, self.pseudonym_key)
+
+    # --- the household registry -------------------------------------------------
+
     def register_household(self, form: HouseholdIn, principal: Principal) -> UUID:
-        if principal.role not in (Role.DISTRICT, Role.TOWN, Role.VILLAGE):
-            raise Forbidden("only village, town and district officials register")
-        if not principal.covers(form.area_code):
-            raise Forbidden("the household's village is outside your area", "area_code")
-        household_id = form.household_id or uuid.uuid4()
-        if self.get_or_none(household_id, Household) is not None:
-            raise Conflict("this household is already registered", "household_id")
-        cause = Cause(principal.actor())
-        meta = cause.meta(household_id=household_id)
-        indexes = []
-        for position, member in enumerate(form.members):
-            person = pseudonym(member.id_number, self.pseudonym_key)
-            if self.get_or_none(person_index_id(person), PersonIndex) is not None:
-                # Reported, never merged: one person, one household.
-                raise Conflict(
-                    "this person already belongs to another household",
-                    f"members.{position}.id_number",
-                )
-            indexes.append(
-                PersonIndex(pseudonym=person, household_id=household_id, meta=meta)
+        (saved,) = self.save_households([form.data()], principal, mode=SaveMode.CREATE)
+        _raise_for(saved)
+        return saved.household_id
+
+    def update_household(
+        self, household_id: UUID, form: HouseholdIn, principal: Principal
+    ) -> Saved:
+        if form.household_id not in (None, household_id):
+            raise HouseholdNotFound(
+                "the household number names another household", "household_number"
             )
-        household = Household(
-            household_id=household_id,
-            area_code=form.area_code,
-            village_group=form.village_group,
-            poverty_status=form.poverty_status.value,
-            left_poverty_year=form.left_poverty_year,
-            member_count=len(form.members),
-            members=[member.model_dump() for member in form.members],
-            phone=form.phone,
-            meta=meta,
+        (saved,) = self.save_households(
+            [form.data(household_id)], principal, mode=SaveMode.UPDATE
         )
-        self.save(household, *indexes)
-        return household_id
+        _raise_for(saved)
+        return saved
+
+    def save_households(
+        self,
+        batch: Sequence[HouseholdData],
+        principal: Principal,
+        *,
+        mode: SaveMode = SaveMode.UPSERT,
+        on: date | None = None,
+        correlation_id: UUID | None = None,
+    ) -> list[Saved]:
+        """Register new households and revise known ones, all in one transaction.
+
+        A household whose members already belong to another household is
+        rejected as a whole; a person moving between two households of the same
+        batch is released by the one and joins the other.
+        """
+        if principal.role not in REGISTRARS:
+            raise NotAllowed("only village, town and district officials register")
+        on = on or county_today()
+        cause = Cause(principal.actor(), correlation_id=correlation_id or uuid.uuid4())
+
+        existing = self.load_many([data.household_id for data in batch], Household)
+        plans = [
+            self._plan(data, existing.get(data.household_id), principal, mode)
+            for data in batch
+        ]
+        people = self.load_many(
+            [
+                person_index_id(person)
+                for plan in plans
+                if not plan.rejected
+                for person in [*plan.joining, *plan.leaving]
+            ],
+            PersonIndex,
+        )
+        _settle_conflicts(plans, people)
+
+        changed: list[Aggregate] = []
+        for plan in plans:
+            if not plan.rejected:
+                changed.extend(self._carry_out(plan, people, on, cause))
+        if changed:
+            self.save(*changed)
+        return [plan.saved for plan in plans]
+
+    def _plan(
+        self,
+        data: HouseholdData,
+        old: Household | None,
+        principal: Principal,
+        mode: SaveMode,
+    ) -> _Plan:
+        saved = Saved(data.household_id)
+        plan = _Plan(data, old, {}, set(), saved)
+        if old is not None and mode is SaveMode.CREATE:
+            saved.outcome, saved.reason = "rejected", "exists"
+        elif old is None and mode is SaveMode.UPDATE:
+            saved.outcome, saved.reason = "rejected", "not_found"
+        elif not principal.covers(data.area_code) or (
+            old is not None and not principal.covers(old.area_code)
+        ):
+            saved.outcome, saved.reason = "rejected", "outside_area"
+        if plan.rejected:
+            return plan
+        before = {m["id_number"] for m in old.members} if old is not None else set()
+        after = {member.id_number for member in data.members}
+        plan.joining = {
+            self.pseudonym(member.id_number): position
+            for position, member in enumerate(data.members)
+            if member.id_number not in before
+        }
+        plan.leaving = {self.pseudonym(number) for number in before - after}
+        return plan
+
+    def _carry_out(
+        self,
+        plan: _Plan,
+        people: dict[UUID, PersonIndex],
+        on: date,
+        cause: Cause,
+    ) -> list[Aggregate]:
+        data, saved = plan.data, plan.saved
+        meta = cause.meta(household_id=data.household_id)
+        if plan.old is None:
+            household = Household.register(data, on, meta)
+            saved.outcome = "registered"
+        else:
+            household = plan.old
+            saved.changed = household.revise(data, on, meta)
+            saved.outcome = "updated" if saved.changed else "unchanged"
+        saved.income_years = household.take_incomes(data.incomes, on, meta)
+
+        touched: list[Aggregate] = []
+        if household.pending_events:
+            touched.append(household)
+        for person in plan.leaving:
+            index = people.get(person_index_id(person))
+            # Someone may already have taken the person over in this batch.
+            if index is not None and index.household_id == household.id:
+                index.leave(household_id=household.id, meta=meta)
+                touched.append(index)
+        for person in plan.joining:
+            index = people.get(person_index_id(person))
+            if index is None:
+                index = PersonIndex(
+                    pseudonym=person, household_id=household.id, meta=meta
+                )
+                people[index.id] = index
+            elif index.household_id != household.id:
+                index.join(household_id=household.id, meta=meta)
+            touched.append(index)
+        return touched
 
     def household(self, household_id: UUID, principal: Principal) -> Household:
         household = self.get_or_none(household_id, Household)
         if household is None or not principal.covers(
             household.area_code, household.village_group
         ):
-            raise NotFound("household not found in your area")
+            raise HouseholdNotFound("household not found in your area")
         return household
+
+    def load_many(self, ids: Iterable[UUID], kind: type[A]) -> dict[UUID, A]:
+        """Many aggregates in one query: a batch of a thousand households costs
+        one round trip instead of a thousand."""
+        wanted = list(set(ids))
+        recorder = self.recorder
+        if not wanted:
+            return {}
+        if not isinstance(recorder, PostgresAggregateRecorder):
+            found = (self.get_or_none(aggregate_id, kind) for aggregate_id in wanted)
+            return {aggregate.id: aggregate for aggregate in found if aggregate}
+        statement = sql.SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {0}.{1} "
+            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
+        ).format(
+            sql.Identifier(recorder.datastore.schema),
+            sql.Identifier(recorder.events_table_name),
+        )
+        with recorder.datastore.transaction(commit=False) as curs:
+            curs.execute(statement, (wanted,))
+            rows = curs.fetchall()
+        history: dict[UUID, list[Any]] = defaultdict(list)
+        for row in rows:
+            aggregate_id: UUID = row["originator_id"]
+            stored = StoredEvent(
+                originator_id=aggregate_id,
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=bytes(row["state"]),
+            )
+            history[aggregate_id].append(self.mapper.to_domain_event(stored))
+        aggregates: dict[UUID, A] = {}
+        for aggregate_id, events in history.items():
+            aggregate = project_aggregate(None, events)
+            if isinstance(aggregate, kind):
+                aggregates[aggregate_id] = aggregate
+        return aggregates
+
+    # --- grid reports -------------------------------------------------------------
 
     def report_problem(self, form: ProblemIn, principal: Principal) -> UUID:
         if principal.role not in (Role.GRID_MONITOR, Role.VILLAGE, Role.TOWN):
-            raise Forbidden("problems are reported by grid monitors and officials")
+            raise NotAllowed("problems are reported by grid monitors and officials")
         household = self.household(form.household_id, principal)
         if not principal.covers(household.area_code, household.village_group):
-            raise Forbidden("this household is outside your grid", "household_id")
+            raise OutsideArea("this household is outside your grid", "household_id")
         report_id = uuid.uuid4()
         report = ProblemReport(
             report_id=report_id,
@@ -156,80 +488,201 @@ class IntakeApplication(ServiceApplication):
 
     # --- department records (from NATS, or uploaded over HTTP) ------------------
 
-    def receive_records(self, messages: Iterable[Incoming]) -> None:
+    def process(self, messages: list[Incoming]) -> None:
+        """The inbox's batch: records and their tracking keys in one transaction."""
+        self.receive_records(messages)
+
+    def receive_records(self, messages: Iterable[Incoming]) -> list[RecordResult]:
         unit = UnitOfWork(self)
+        batch = []
         for incoming in messages:
             department, kind = department_subject(incoming.subject)
             record = incoming.data
             assert isinstance(record, DepartmentRecordIn)
-            self._receive(unit, department, kind, record, incoming.key)
+            unit.track(incoming.key)
+            batch.append((department, kind, record))
+        results = self._receive(unit, batch, None)
         unit.commit()
+        return results
+
+    def receive_upload(
+        self,
+        department: str,
+        kind: str,
+        records: Sequence[DepartmentRecordIn],
+        principal: Principal,
+    ) -> list[RecordResult]:
+        """Records sent over HTTP: outcomes come back at once. Nothing is tracked:
+        the record ids make a second upload harmless."""
+        unit = UnitOfWork(self)
+        batch = [(department, kind, record) for record in records]
+        results = self._receive(unit, batch, principal.actor())
+        unit.commit()
+        return results
 
     def _receive(
         self,
         unit: UnitOfWork,
-        department: str,
-        kind: str,
-        record: DepartmentRecordIn,
-        key: TrackingKey,
-    ) -> None:
-        unit.track(key)
-        accepted_id = department_record_id(department, record.record_id)
-        if unit.get(accepted_id, DepartmentRecord) is not None:
-            return  # the same record sent again counts once
+        batch: list[tuple[str, str, DepartmentRecordIn]],
+        actor: Actor | None,
+    ) -> list[RecordResult]:
+        checked = [self._check(*item) for item in batch]
+        accepted = self.load_many(
+            [department_record_id(c.department, c.record.record_id) for c in checked],
+            DepartmentRecord,
+        )
+        rejected = self.load_many(
+            [
+                rejected_record_id(c.department, c.record.record_id, c.version)
+                for c in checked
+            ],
+            RejectedRecord,
+        )
+        people = self.load_many(
+            [person_index_id(c.person) for c in checked if c.person], PersonIndex
+        )
+        households = self.load_many(
+            [p.household_id for p in people.values() if p.household_id], Household
+        )
+        # Accepted and rejected records and households: their ids never collide.
+        loaded: dict[UUID, Aggregate] = {**accepted, **rejected, **households}
+        return [self._take(unit, item, loaded, people, actor) for item in checked]
+
+    def _check(
+        self, department: str, kind: str, record: DepartmentRecordIn
+    ) -> _Checked:
+        content = json.dumps(
+            [kind, record.id_number.strip().upper(), str(record.occurred_on)]
+            + [sorted(record.facts.items())],
+            ensure_ascii=False,
+        )
+        # The same version of a record names the same rejection; a keyed hash,
+        # because the content holds an ID number.
+        checked = _Checked(department, kind, record, self.pseudonym(content)[:32])
         try:
+            record_kind = departments.record_kind(department, kind)
+            checked.facts = departments.check_facts(record_kind, record.facts)
             number = normalise_id_number(record.id_number)
-        except ValueError as error:
-            self._reject(unit, department, kind, record, f"id_number: {error}")
-            return
-        index = unit.get(
-            person_index_id(pseudonym(number, self.pseudonym_key)), PersonIndex
+        except departments.UnknownRecordKind as error:
+            checked.reason = str(error)
+        except departments.InvalidFacts as error:
+            checked.reason = str(error)
+        except InvalidIdNumber as error:
+            checked.reason = f"id_number: {error}"
+        else:
+            checked.person = self.pseudonym(number)
+        return checked
+
+    def _take(
+        self,
+        unit: UnitOfWork,
+        checked: _Checked,
+        loaded: dict[UUID, Aggregate],
+        people: dict[UUID, PersonIndex],
+        actor: Actor | None,
+    ) -> RecordResult:
+        record, department = checked.record, checked.department
+        accepted_id = department_record_id(department, record.record_id)
+        if accepted_id in loaded:
+            return RecordResult(record.record_id, "duplicate")
+        index = people.get(person_index_id(checked.person)) if checked.person else None
+        if checked.reason is None and (index is None or index.household_id is None):
+            checked.reason = NO_MATCH
+        if checked.reason is not None:
+            self._reject(unit, checked, loaded, actor)
+            return RecordResult(record.record_id, "rejected", checked.reason)
+
+        assert index is not None and index.household_id is not None
+        household = loaded[index.household_id]
+        assert isinstance(household, Household) and checked.facts is not None
+        actor = actor or system_actor(self.service, household.area_code)
+        accepted = DepartmentRecord(
+            record_id=record.record_id,
+            department=department,
+            kind=checked.kind,
+            household_id=household.id,
+            area_code=household.area_code,
+            occurred_on=record.occurred_on,
+            facts=checked.facts,
+            meta=Cause(actor).meta(household_id=household.id),
         )
-        if index is None:
-            self._reject(unit, department, kind, record, "no registered person matches")
-            return
-        household = unit.get(index.household_id, Household)
-        assert household is not None
-        actor = system_actor(self.service, household.area_code)
-        unit.add(
-            DepartmentRecord(
-                record_id=record.record_id,
-                department=department,
-                kind=kind,
-                household_id=household.id,
-                area_code=household.area_code,
-                occurred_on=record.occurred_on,
-                facts=record.facts,
-                meta=Cause(actor).meta(household_id=household.id),
-            )
-        )
+        unit.add(accepted)
+        loaded[accepted.id] = accepted
+        return RecordResult(record.record_id, "accepted")
 
     def _reject(
         self,
         unit: UnitOfWork,
-        department: str,
-        kind: str,
-        record: DepartmentRecordIn,
-        reason: str,
+        checked: _Checked,
+        loaded: dict[UUID, Aggregate],
+        actor: Actor | None,
     ) -> None:
-        rejected_id = rejected_record_id(department, record.record_id)
-        if unit.get(rejected_id, RejectedRecord) is not None:
+        record_id = checked.record.record_id
+        rejected_id = rejected_record_id(checked.department, record_id, checked.version)
+        if rejected_id in loaded:
             return
-        unit.add(
-            RejectedRecord(
-                department=department,
-                record_id=record.record_id,
-                kind=kind,
-                reason=reason,
-                meta=Cause(system_actor(self.service, "000000")).meta(),
-            )
+        rejected = RejectedRecord(
+            record_id=record_id,
+            department=checked.department,
+            kind=checked.kind,
+            version=checked.version,
+            reason=checked.reason or "",
+            meta=Cause(actor or system_actor(self.service, "000000")).meta(),
         )
+        unit.add(rejected)
+        loaded[rejected.id] = rejected
 
     def tracked(self, keys: Iterable[TrackingKey]) -> set[TrackingKey]:
         return super().tracked(keys)
 
-    def process(self, messages: list[Incoming]) -> None:
-        self.receive_records(messages)
+
+def _settle_conflicts(plans: list[_Plan], people: dict[UUID, PersonIndex]) -> None:
+    """Reject each household that takes in someone who stays in another one.
+
+    A person may move between two households of the batch only if the one they
+    leave is saved too, so the check repeats until no further household falls.
+    """
+    while True:
+        releasing = {
+            person: plan.data.household_id
+            for plan in plans
+            if not plan.rejected
+            for person in plan.leaving
+        }
+        claimed: set[str] = set()
+        fell = False
+        for plan in plans:
+            if plan.rejected:
+                continue
+            conflicts = []
+            for person, position in plan.joining.items():
+                index = people.get(person_index_id(person))
+                holder = index.household_id if index else None
+                free = holder in (None, plan.data.household_id)
+                if person in claimed or not (free or releasing.get(person) == holder):
+                    conflicts.append(position)
+            if conflicts:
+                plan.saved.outcome = "rejected"
+                plan.saved.conflicts = sorted(conflicts)
+                fell = True
+            else:
+                claimed.update(plan.joining)
+        if not fell:
+            return
+
+
+def _raise_for(saved: Saved) -> None:
+    if saved.reason == "exists":
+        raise HouseholdExists("this household is already registered", "household_id")
+    if saved.reason == "not_found":
+        raise HouseholdNotFound("household not found in your area")
+    if saved.reason == "outside_area":
+        raise OutsideArea("the household's village is outside your area", "area_code")
+    if saved.conflicts:
+        raise PersonInAnotherHousehold(
+            "this person already belongs to another household",
+            f"members.{saved.conflicts[0]}.id_number",
+        )
 
 
 def department_subject(subject: str) -> tuple[str, str]:

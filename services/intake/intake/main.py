@@ -8,12 +8,16 @@ from pydantic import ValidationError
 
 from fangpin.contracts import ContractError, describe_validation_error
 from fangpin.inbox import Incoming, tracking_key
+from fangpin.projection import connect_pool
 from fangpin.service import Runtime, create_http_app, serve
 from fangpin.settings import Settings
 from intake.api import router
 from intake.application import DepartmentRecordIn, IntakeApplication, department_subject
+from intake.imports import Importer, PostgresJobs
+from intake.views import IntakeFollower, IntakeView
 
 PORT = 8101
+VIEW_SCHEMA = "intake_view"
 
 
 def parse_department_record(msg: Msg) -> Incoming:
@@ -32,12 +36,24 @@ def build(settings: Settings) -> FastAPI:
     assert runtime.inbox is not None
     runtime.inbox.parse = parse_department_record
     runtime.inbox.consume("DEPT", "dept.>", durable="intake-dept")
-    return create_http_app(
+
+    pool = connect_pool(settings.database_url)
+    view = IntakeView(pool, VIEW_SCHEMA)
+    view.setup()
+    runtime.followers.append(IntakeFollower(app, view))
+    jobs = PostgresJobs(pool, VIEW_SCHEMA)
+    jobs.setup()
+
+    http = create_http_app(
         runtime,
         "Fangpin intake",
-        "Household registry, grid monitors' reports and department records.",
+        "Household registry and its imports, grid monitors' reports, department "
+        "records and their comparison status.",
         [router],
     )
+    http.state.view = view
+    http.state.importer = Importer(app, jobs, on_commit=runtime.committed)
+    return http
 
 
 def main() -> None:
