@@ -31,7 +31,7 @@ lint: install
 	$(BIN)/ruff check shared services tests bench
 	$(BIN)/mypy shared/fangpin services/intake/intake services/screening/screening \
 		services/casework/casework services/assistance/assistance \
-		services/reporting/reporting
+		services/reporting/reporting services/web/web
 
 test: lint
 	$(BIN)/pytest

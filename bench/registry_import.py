@@ -61,7 +61,7 @@ def rate(count: float, seconds: float) -> float:
     return count / seconds if seconds > 0 else float("inf")
 
 
-# --- a generated county ----------------------------------------------------------------
+# --- a generated county -----------------------------------------------------------
 
 
 class County:
@@ -233,7 +233,7 @@ def _letter(index: int) -> str:
     return letters
 
 
-# --- the phases ----------------------------------------------------------------------
+# --- the phases -------------------------------------------------------------------
 
 
 def events_written(app: IntakeApplication) -> int:
@@ -276,9 +276,7 @@ def raw_postgres(database_url: str, rows: int, size: int, batch: int) -> float:
             "notification_id bigserial, "
             "PRIMARY KEY (originator_id, originator_version))"
         )
-        conn.execute(
-            "CREATE UNIQUE INDEX ON bench_registry_rows (notification_id)"
-        )
+        conn.execute("CREATE UNIQUE INDEX ON bench_registry_rows (notification_id)")
         insert = (
             "INSERT INTO bench_registry_rows (originator_id, originator_version, "
             "topic, state) SELECT * FROM unnest(%s::uuid[], %s::bigint[], "

@@ -40,7 +40,7 @@ class Session:
         self.page.goto(self.base + path)
         return self.page
 
-    def shoot(self, name: str) -> None:
+    def shoot(self, name: str, full_page: bool = True) -> None:
         """The current page in both languages, at phone and desktop size.
 
         The page is loaded again in each language, so take pictures of pages
@@ -58,7 +58,7 @@ class Session:
                 page.set_viewport_size(shown)
                 page.screenshot(
                     path=str(SCREENSHOTS / f"{name}-{lang}-{size}.png"),
-                    full_page=True,
+                    full_page=full_page,
                 )
         page.set_viewport_size(viewport)
 
@@ -198,7 +198,9 @@ def test_grid_report_walks_through_the_pages_to_a_closed_case(
     page.check("form[data-action='decision'] input[name=confirm][value=false]")
     submit(page, "decision")
     reason_error = page.locator("#err-decision-reason")
-    assert reason_error.inner_text() == "⚠ 此项必填" or "必填" in reason_error.inner_text()
+    assert (
+        reason_error.inner_text() == "⚠ 此项必填" or "必填" in reason_error.inner_text()
+    )
     field(page, "decision", "reason").fill("房屋已由住建部门维修，收入稳定，不纳入监测")
     submit(page, "decision")
     assert page.inner_text("[data-test=case-step]") == "核实销号"
@@ -314,17 +316,21 @@ def test_department_upload_reports_the_bad_row(browser, web, api, grid_household
     bad = good[:-1] + ("1" if good[-1] != "1" else "2")
     rows = io.StringIO()
     writer = csv.writer(rows)
-    writer.writerow(["record_id", "id_number", "occurred_on", "out_of_pocket"])
-    writer.writerow(["WEB-0001", good, "2026-01-15", "1800.00"])
-    writer.writerow(["WEB-0002", bad, "2026-01-16", "2200.00"])
+    writer.writerow(
+        ["record_id", "id_number", "occurred_on", "total_cost", "reimbursed"]
+        + ["out_of_pocket"]
+    )
+    writer.writerow(["WEB-0001", good, "2026-01-15", "5000", "3200", "1800"])
+    writer.writerow(["WEB-0002", bad, "2026-01-16", "6000", "3800", "2200"])
 
     medical = Session(browser, web, "medical01", DESKTOP)
     medical.shoot("department")
     page = medical.page
-    template = page.request.get(f"{web}/department/template.csv")
-    assert template.ok and "record_id,id_number" in template.text()
-    field_kind = page.locator("#f-kind")
-    field_kind.fill("hospital_settlement")
+    template = page.request.get(
+        f"{web}/department/template/medical_insurance/hospital_settlement.csv"
+    )
+    assert template.ok and "record_id,id_number,occurred_on" in template.text()
+    page.select_option("#f-kind", "medical_insurance/hospital_settlement")
     page.set_input_files(
         "#f-file",
         files=[
@@ -339,10 +345,35 @@ def test_department_upload_reports_the_bad_row(browser, web, api, grid_household
     result = page.locator("[data-test=upload-result]")
     assert "已接收 1 条" in result.inner_text()
     assert "未通过 1 条" in result.inner_text()
-    assert "校验位不正确" in result.inner_text()
+    problem = result.locator("tbody tr").first.inner_text()
+    assert "3" in problem and "id_number" in problem
     assert bad not in page.content()
+    report = page.request.get(f"{web}/department/rejected/medical_insurance.csv")
+    assert report.ok and "WEB-0002" in report.text()
+    assert page.locator("[data-test=feed-status]").is_visible()
     medical.snap("department-upload-result")
     medical.close()
+
+
+def test_district_back_tests_and_publishes_a_catalogue_change(browser, web):
+    district = Session(browser, web, "district01", DESKTOP)
+    page = district.page
+    page.goto(f"{web}/district/catalogue")
+    version = page.inner_text("[data-test=catalogue-version]")
+    district.shoot("catalogue", full_page=False)
+    form = page.locator("[data-test=change-parameter]")
+    form.locator("[name=parameter]").select_option(index=1)
+    form.locator("[name=value]").fill("6543")
+    form.locator("[name=note]").fill("调整标准线（浏览器测试）")
+    form.locator("button[type=submit]").click()
+    assert page.locator("[data-test=draft-changes] li").count() >= 1
+    page.click("[data-test=run-backtest]")
+    reload_until(page, "[data-test=backtest][data-status=finished]", within=30)
+    district.shoot("catalogue-draft")
+    page.click("[data-test=publish]")
+    assert page.locator("[data-test=done]").is_visible()
+    assert page.inner_text("[data-test=catalogue-version]") != version
+    district.close()
 
 
 def test_district_changes_a_time_limit_and_a_budget(browser, web):
@@ -368,14 +399,14 @@ def test_district_changes_a_time_limit_and_a_budget(browser, web):
     assert "150,000.00 元" in page.inner_text("[data-test=budgets]")
     district.shoot("budgets")
 
-    page.goto(f"{web}/district/catalogue")
-    assert page.locator("[data-test=catalogue] tbody tr").count() > 10
-    district.shoot("catalogue")
-
     page.goto(f"{web}/overview")
-    reload_until(page, "[data-test=cases-by-town]")
-    page.wait_for_selector("#chart-towns svg")
+    reload_until(page, "[data-test=overview-rows]")
+    page.wait_for_selector("#chart-cases svg")
     district.shoot("overview")
+
+    page.goto(f"{web}/district/assessment")
+    assert page.locator("[data-test=assessment-towns]").is_visible()
+    district.shoot("assessment")
 
     page.goto(f"{web}/queue")
     district.shoot("queue-district")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable
 
+import psycopg
 import pytest
 from nats.js import JetStreamContext
 
@@ -14,6 +15,7 @@ from fangpin.contracts import EVENTS
 from fangpin.inbox import Inbox, Incoming
 from fangpin.projection import Pool, connect_pool
 from fangpin.streams import ensure_streams
+from reporting.main import build
 from reporting.overview import When, overview
 from reporting.rebuild import UPSTREAM, compare, rebuild
 from reporting.synthetic import Events, county
@@ -124,3 +126,22 @@ async def test_a_rebuild_swaps_in_while_the_live_consumers_keep_going(
     again = await rebuild(settings, check=True, pool=pool)
     assert again.differences == {}
     assert compare(pool, "reporting", "reporting") == {}
+
+
+def test_tables_of_an_older_layout_are_rebuilt_when_the_service_starts(settings):
+    # The first release kept only an events and a cases table, with no layout mark.
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA reporting")
+        conn.execute(
+            "CREATE TABLE reporting.events (event_id uuid PRIMARY KEY, type text)"
+        )
+        conn.execute(
+            "CREATE TABLE reporting.tracking (producer text, notification_id bigint)"
+        )
+    http = build(settings)
+    view: ReportingView = http.state.view
+    try:
+        assert view.layout_is_current()
+        assert households(view) == 0
+    finally:
+        view.pool.close()

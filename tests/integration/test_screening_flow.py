@@ -29,6 +29,7 @@ from fangpin.relay import HEADER_EVENT_TYPE, OutboxRelay
 from fangpin.streams import ensure_streams
 from screening.application import ScreeningApplication
 from screening.domain import RiskProfile
+from screening.workers import run_rescreen
 from tests.support import eventually, publish_relayed, stream_messages
 
 pytestmark = pytest.mark.integration
@@ -167,8 +168,9 @@ async def test_rescreening_and_backtesting_page_through_stored_profiles(settings
     assert report["summary"]["flagged_by_current"] == 5
     assert app.current_catalogue().version == 1
 
+    # Published, the draft is re-screened on worker processes, as the service does.
     _, _, rescreen = app.publish_draft(draft, DISTRICT)
-    job = app.run_job(rescreen, page_size=7)
+    job = run_rescreen(app, settings, rescreen, workers=2, page_size=7)
     assert (job.status, job.done, job.total, job.changed) == ("finished", 25, 25, 20)
     profiles = app.store.load(households)
     assert all(p.active.keys() == {"R-INC-01"} for p in profiles.values())

@@ -18,6 +18,7 @@ from eventsourcing.application import project_aggregate
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder
+from eventsourcing.utils import Environment, EnvType, get_topic
 from psycopg import sql
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -33,7 +34,13 @@ from fangpin.contracts import (
     Role,
     VillageCode,
 )
-from fangpin.eventstore import Cause, ServiceApplication, UnitOfWork, system_actor
+from fangpin.eventstore import (
+    BatchProcessRecorder,
+    Cause,
+    ServiceApplication,
+    UnitOfWork,
+    system_actor,
+)
 from fangpin.idnumber import InvalidIdNumber, normalise_id_number, pseudonym
 from fangpin.inbox import Incoming, Rejected, TrackingKey
 from intake.domain import (
@@ -68,8 +75,10 @@ from intake.registry import (
     county_today,
     household_id_for,
 )
+from intake.store import IntakeRecorder
 
 A = TypeVar("A", bound=Aggregate)
+RECORDER_TOPIC = "PROCESS_RECORDER_TOPIC"
 REGISTRARS = (Role.DISTRICT, Role.TOWN, Role.VILLAGE)
 
 
@@ -246,8 +255,10 @@ class Saved:
 class _Plan:
     data: HouseholdData
     old: Household | None
-    joining: dict[str, int]
-    leaving: set[str]
+    # People by their index's id: (pseudonym, position among the members) of
+    # those who join, the pseudonym of those who leave.
+    joining: dict[UUID, tuple[str, int]]
+    leaving: dict[UUID, str]
     saved: Saved
 
     @property
@@ -281,6 +292,12 @@ class IntakeApplication(ServiceApplication):
         if not pseudonym_key and not kwargs.get("in_memory"):
             raise ValueError("intake needs a pseudonym key for ID numbers")
         self.pseudonym_key = pseudonym_key or "in-memory-unit-tests"
+
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
+        environment = super().construct_env(name, env)
+        if environment.get(RECORDER_TOPIC) == get_topic(BatchProcessRecorder):
+            environment[RECORDER_TOPIC] = get_topic(IntakeRecorder)
+        return environment
 
     def pseudonym(self, id_number: str) -> str:
         return pseudonym(id_number, self.pseudonym_key)
@@ -332,10 +349,10 @@ class IntakeApplication(ServiceApplication):
         ]
         people = self.load_many(
             [
-                person_index_id(person)
+                index_id
                 for plan in plans
                 if not plan.rejected
-                for person in [*plan.joining, *plan.leaving]
+                for index_id in [*plan.joining, *plan.leaving]
             ],
             PersonIndex,
         )
@@ -357,7 +374,7 @@ class IntakeApplication(ServiceApplication):
         mode: SaveMode,
     ) -> _Plan:
         saved = Saved(data.household_id)
-        plan = _Plan(data, old, {}, set(), saved)
+        plan = _Plan(data, old, {}, {}, saved)
         if old is not None and mode is SaveMode.CREATE:
             saved.outcome, saved.reason = "rejected", "exists"
         elif old is None and mode is SaveMode.UPDATE:
@@ -370,12 +387,13 @@ class IntakeApplication(ServiceApplication):
             return plan
         before = {m["id_number"] for m in old.members} if old is not None else set()
         after = {member.id_number for member in data.members}
-        plan.joining = {
-            self.pseudonym(member.id_number): position
-            for position, member in enumerate(data.members)
-            if member.id_number not in before
-        }
-        plan.leaving = {self.pseudonym(number) for number in before - after}
+        for position, member in enumerate(data.members):
+            if member.id_number not in before:
+                person = self.pseudonym(member.id_number)
+                plan.joining[person_index_id(person)] = (person, position)
+        for number in before - after:
+            person = self.pseudonym(number)
+            plan.leaving[person_index_id(person)] = person
         return plan
 
     def _carry_out(
@@ -399,14 +417,14 @@ class IntakeApplication(ServiceApplication):
         touched: list[Aggregate] = []
         if household.pending_events:
             touched.append(household)
-        for person in plan.leaving:
-            index = people.get(person_index_id(person))
+        for index_id in plan.leaving:
+            index = people.get(index_id)
             # Someone may already have taken the person over in this batch.
             if index is not None and index.household_id == household.id:
                 index.leave(household_id=household.id, meta=meta)
                 touched.append(index)
-        for person in plan.joining:
-            index = people.get(person_index_id(person))
+        for index_id, (person, _) in plan.joining.items():
+            index = people.get(index_id)
             if index is None:
                 index = PersonIndex(
                     pseudonym=person, household_id=household.id, meta=meta
@@ -649,14 +667,14 @@ def _settle_conflicts(plans: list[_Plan], people: dict[UUID, PersonIndex]) -> No
             if not plan.rejected
             for person in plan.leaving
         }
-        claimed: set[str] = set()
+        claimed: set[UUID] = set()
         fell = False
         for plan in plans:
             if plan.rejected:
                 continue
             conflicts = []
-            for person, position in plan.joining.items():
-                index = people.get(person_index_id(person))
+            for person, (_, position) in plan.joining.items():
+                index = people.get(person)
                 holder = index.household_id if index else None
                 free = holder in (None, plan.data.household_id)
                 if person in claimed or not (free or releasing.get(person) == holder):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
 import posixpath
 import zipfile
@@ -34,6 +35,7 @@ XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.s
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 _RELATIONSHIPS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _SNIFF_BYTES = 64 * 1024
+_DIGITS = "0123456789"
 
 
 @dataclass
@@ -236,12 +238,12 @@ def _rich_text(element: Element) -> str:
     return "".join(parts)
 
 
-def _column_index(reference: str) -> int:
+@functools.lru_cache(maxsize=4096)
+def _column_index(letters: str) -> int:
+    """0 for A, 25 for Z, 26 for AA; a sheet has few columns, each seen often."""
     index = 0
-    for character in reference:
-        if character.isdigit():
-            break
-        index = index * 26 + ord(character.upper()) - 64
+    for character in letters.upper():
+        index = index * 26 + ord(character) - 64
     return index - 1
 
 
@@ -279,7 +281,7 @@ def _cells(row: Element, namespace: str, shared: list[str]) -> list[Value]:
     value_tag, inline_tag = namespace + "v", namespace + "is"
     for cell in row:
         reference = cell.get("r")
-        index = _column_index(reference) if reference else len(cells)
+        index = _column_index(reference.rstrip(_DIGITS)) if reference else len(cells)
         if index >= len(cells):
             cells.extend([None] * (index + 1 - len(cells)))
         kind = cell.get("t")

@@ -4,8 +4,8 @@
   (``effective_at``) beside when its producer stored it (``occurred_at``);
 * ``households``: each household's part of every state figure, folded from its
   events (:mod:`reporting.state`), and ``cases``: each case's steps and timings;
-* ``area_figures``: those parts summed per village and village group, so an
-  overview reads a few hundred rows whatever the county's size.
+* ``area_figures``: those parts summed per village group, village, town and
+  district, so an overview reads a few hundred rows whatever the county's size.
 
 A batch of messages is applied in one transaction with its tracking records. Only
 one transaction applies at a time (an advisory lock), because the sums are read,
@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -49,7 +49,8 @@ LAYOUT = "2"
 # Events whose effective date is their causes' (and catalogue version's), not
 # the moment screening stored them.
 DERIVED = ("RiskFlagged", "RiskCleared")
-VILLAGE_TOTAL = "*"
+# The village_group of a row that sums a whole area.
+WHOLE = "*"
 # Department records are counted, never read, when a household is folded.
 COUNTED_ONLY = "DepartmentRecordReceived"
 
@@ -148,7 +149,7 @@ class ReportingView(Projection):
                 data jsonb NOT NULL
             )"""
         )
-        for column in ("household_id", "case_id", "causation_id"):
+        for column in ("household_id", "case_id"):
             curs.execute(
                 f"CREATE INDEX IF NOT EXISTS events_{column} ON {s}.events ({column})"
             )
@@ -214,9 +215,14 @@ class ReportingView(Projection):
                 area_code text NOT NULL,
                 village_group text NOT NULL,
                 figure text NOT NULL,
+                parent text NOT NULL,
                 value numeric NOT NULL,
                 PRIMARY KEY (area_code, village_group, figure)
             )"""
+        )
+        curs.execute(
+            f"CREATE INDEX IF NOT EXISTS area_figures_parent "
+            f"ON {s}.area_figures (parent, village_group)"
         )
 
     # --- applying a batch ---------------------------------------------------------
@@ -589,7 +595,7 @@ class ReportingView(Projection):
         self, curs: Cursor[DictRow], deltas: dict[tuple[str, str, str], Decimal]
     ) -> None:
         moved = [
-            {"a": key[0], "g": key[1], "f": key[2], "v": str(value)}
+            {"a": key[0], "g": key[1], "f": key[2], "p": parent(key), "v": str(value)}
             for key, value in deltas.items()
             if value != 0
         ]
@@ -599,9 +605,9 @@ class ReportingView(Projection):
         curs.execute(
             f"""
             INSERT INTO {self.schema}.area_figures AS f
-                (area_code, village_group, figure, value)
-            SELECT a, g, f, v FROM json_to_recordset(%s::json)
-                AS x(a text, g text, f text, v numeric)
+                (area_code, village_group, figure, parent, value)
+            SELECT a, g, f, p, v FROM json_to_recordset(%s::json)
+                AS x(a text, g text, f text, p text, v numeric)
             ON CONFLICT (area_code, village_group, figure)
             DO UPDATE SET value = f.value + EXCLUDED.value
             """,
@@ -625,26 +631,26 @@ class ReportingView(Projection):
 
     def figure_sums(self, area: str, group: str | None) -> dict[str, dict[str, Any]]:
         """State figures summed per child area (or per village group)."""
-        length = child_length(area)
-        s = self.schema
-        if length is None:
-            found = self.query(
-                f"SELECT village_group AS child, figure, value FROM {s}.area_figures "
-                "WHERE area_code = %(area)s AND village_group <> %(total)s "
-                "AND (%(group)s::text IS NULL OR village_group = %(group)s)",
-                {"area": area, "total": VILLAGE_TOTAL, "group": group},
+        if child_length(area) is None:
+            where = (
+                "area_code = %(area)s AND village_group <> %(whole)s "
+                "AND (%(group)s::text IS NULL OR village_group = %(group)s)"
             )
+            child = "village_group"
         else:
-            found = self.query(
-                f"SELECT left(area_code, %(length)s) AS child, figure, "
-                f"sum(value) AS value FROM {s}.area_figures "
-                "WHERE village_group = %(total)s AND area_code LIKE %(prefix)s "
-                "GROUP BY 1, 2",
-                {"length": length, "total": VILLAGE_TOTAL, "prefix": area + "%"},
+            where = "parent = %(area)s AND village_group = %(whole)s"
+            child = "area_code"
+        with self.pool.connection() as conn, conn.cursor() as curs:
+            found = _fetch_json(
+                curs,
+                f"SELECT json_build_array({child}, figure, value) AS item "
+                f"FROM {self.schema}.area_figures WHERE {where}",
+                {"area": area, "whole": WHOLE, "group": group},
+                parse_float=Decimal,
             )
         sums: dict[str, dict[str, Any]] = defaultdict(dict)
-        for row in found:
-            sums[row["child"]][row["figure"]] = row["value"]
+        for code, name, value in found:
+            sums[code][name] = Decimal(value)
         return sums
 
     def month_counts(
@@ -661,57 +667,66 @@ class ReportingView(Projection):
         child = (
             "h.village_group" if length is None else f"left(h.area_code, {int(length)})"
         )
-        found = self.query(
-            f"SELECT {child} AS child, e.type, "
-            "count(*) AS n, count(*) FILTER (WHERE e.type = 'CaseOpened' "
-            "AND (e.data->>'reentry')::boolean) AS reentries "
-            f"FROM {self.schema}.events e JOIN {self.schema}.households h "
-            "ON h.household_id = e.household_id "
-            "WHERE e.type = ANY(%(types)s) AND e.effective_at >= %(start)s "
-            "AND e.effective_at < %(end)s AND h.area_code LIKE %(prefix)s "
-            "AND (%(group)s::text IS NULL OR h.village_group = %(group)s) "
-            "GROUP BY 1, 2",
-            {
-                "types": list(types),
-                "start": start,
-                "end": end,
-                "prefix": area + "%",
-                "group": group,
-            },
-        )
+        with self.pool.connection() as conn, conn.cursor() as curs:
+            found = _fetch_json(
+                curs,
+                f"SELECT json_build_array({child}, e.type, count(*), "
+                "count(*) FILTER (WHERE e.type = 'CaseOpened' "
+                "AND (e.data->>'reentry')::boolean)) AS item "
+                f"FROM {self.schema}.events e JOIN {self.schema}.households h "
+                "ON h.household_id = e.household_id "
+                "WHERE e.type = ANY(%(types)s) AND e.effective_at >= %(start)s "
+                "AND e.effective_at < %(end)s AND h.area_code LIKE %(prefix)s "
+                "AND (%(group)s::text IS NULL OR h.village_group = %(group)s) "
+                f"GROUP BY {child}, e.type",
+                {
+                    "types": list(types),
+                    "start": start,
+                    "end": end,
+                    "prefix": area + "%",
+                    "group": group,
+                },
+            )
         counts: dict[str, dict[str, int]] = defaultdict(dict)
-        for row in found:
-            counts[row["child"]][row["type"]] = int(row["n"])
-            if row["reentries"]:
-                counts[row["child"]]["CaseOpened:reentry"] = int(row["reentries"])
+        for code, kind, n, reentries in found:
+            counts[code][kind] = n
+            if reentries:
+                counts[code]["CaseOpened:reentry"] = reentries
         return counts
 
     def ledger_counts(
         self, area: str, start: datetime, end: datetime, split: datetime
     ) -> list[dict[str, Any]]:
         """Events per village group, type and month (before or after ``split``)."""
-        return self.query(
-            f"SELECT h.area_code, h.village_group, e.type, "
-            "e.effective_at >= %(split)s AS current, count(*) AS n "
-            f"FROM {self.schema}.events e JOIN {self.schema}.households h "
-            "ON h.household_id = e.household_id "
-            "WHERE e.type = ANY(%(types)s) AND e.effective_at >= %(start)s "
-            "AND e.effective_at < %(end)s AND h.area_code LIKE %(prefix)s "
-            "GROUP BY 1, 2, 3, 4",
-            {
-                "types": MONTH_EVENT_TYPES,
-                "start": start,
-                "end": end,
-                "split": split,
-                "prefix": area + "%",
-            },
-        )
+        with self.pool.connection() as conn, conn.cursor() as curs:
+            found = _fetch_json(
+                curs,
+                "SELECT json_build_object('area_code', h.area_code, "
+                "'village_group', h.village_group, 'type', e.type, "
+                "'current', e.effective_at >= %(split)s, 'n', count(*)) AS item "
+                f"FROM {self.schema}.events e JOIN {self.schema}.households h "
+                "ON h.household_id = e.household_id "
+                "WHERE e.type = ANY(%(types)s) AND e.effective_at >= %(start)s "
+                "AND e.effective_at < %(end)s AND h.area_code LIKE %(prefix)s "
+                "GROUP BY h.area_code, h.village_group, e.type, "
+                "e.effective_at >= %(split)s",
+                {
+                    "types": MONTH_EVENT_TYPES,
+                    "start": start,
+                    "end": end,
+                    "split": split,
+                    "prefix": area + "%",
+                },
+            )
+        return found
 
     def village_groups(self, area: str) -> list[dict[str, Any]]:
+        """Every village group with a household in the area."""
         return self.query(
             f"SELECT DISTINCT area_code, village_group FROM {self.schema}.area_figures "
-            "WHERE area_code LIKE %s AND village_group <> %s",
-            (area + "%", VILLAGE_TOTAL),
+            "WHERE parent LIKE %s AND village_group <> %s "
+            "AND area_code LIKE %s",
+            (area[:9] + "%", WHOLE, area + "%"),
         )
 
     def catalogue_in_force(
@@ -985,7 +1000,12 @@ def _text(value: Any) -> str | None:
     return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
-def _fetch_json(curs: Cursor[DictRow], statement: str, params: Any) -> list[Any]:
+def _fetch_json(
+    curs: Cursor[DictRow],
+    statement: str,
+    params: Any,
+    parse_float: Callable[[str], Any] = float,
+) -> list[Any]:
     """Rows of one JSON value each, aggregated and parsed at once: far cheaper
     than converting every column of every row in Python."""
     curs.execute(
@@ -994,7 +1014,7 @@ def _fetch_json(curs: Cursor[DictRow], statement: str, params: Any) -> list[Any]
     )
     found = curs.fetchone()
     assert found is not None
-    items: list[Any] = json.loads(found["items"])
+    items: list[Any] = json.loads(found["items"], parse_float=parse_float)
     return items
 
 
@@ -1028,9 +1048,21 @@ def _move(
     figures: dict[str, Decimal],
     sign: int,
 ) -> None:
-    area, group = where
-    if not area:
+    """Add (or take away) a household's figures at every level above it."""
+    village, group = where
+    if len(village) != 12:
         return
     for name, value in figures.items():
-        deltas[(area, VILLAGE_TOTAL, name)] += sign * value
-        deltas[(area, group, name)] += sign * value
+        moved = sign * value
+        deltas[(village, group, name)] += moved
+        deltas[(village, WHOLE, name)] += moved
+        deltas[(village[:9], WHOLE, name)] += moved
+        deltas[(village[:6], WHOLE, name)] += moved
+
+
+def parent(key: tuple[str, str, str]) -> str:
+    """The area a row of ``area_figures`` is one of the children of."""
+    area, group, _ = key
+    if group != WHOLE:
+        return area[:9]
+    return {12: area[:9], 9: area[:6]}.get(len(area), "")

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -16,10 +16,11 @@ from pydantic import BaseModel, Field
 
 from fangpin.auth import CurrentPrincipal
 from fangpin.service import Runtime, runtime_of
-from screening.application import ScreeningApplication
+from screening.application import RESCREEN, ScreeningApplication
 from screening.catalogue import Catalogue, Evaluation, Indicator
 from screening.domain import CatalogueDraft, ScreeningJob
 from screening.inputs import INPUTS
+from screening.workers import run_rescreen
 
 logger = logging.getLogger(__name__)
 
@@ -335,6 +336,19 @@ def set_parameter(
     return draft_out(app, app.draft(draft_id))
 
 
+@router.post(
+    "/catalogue/drafts/{draft_id}/discard",
+    response_model=DraftOut,
+    tags=["catalogue drafts"],
+)
+def discard_draft(
+    draft_id: UUID, principal: CurrentPrincipal, app: Screening
+) -> DraftOut:
+    """Give up a draft; it stays on record, closed."""
+    app.discard_draft(draft_id, principal)
+    return draft_out(app, app.draft(draft_id))
+
+
 class PublishedOut(BaseModel):
     version: int
     effective_from: date
@@ -375,8 +389,8 @@ class JobOut(BaseModel):
     total: int
     changed: int = Field(description="profiles flagged or cleared (re-screening)")
     started_by: str
-    started_at: Any
-    updated_at: Any
+    started_at: datetime
+    updated_at: datetime
     failure: str | None
 
 
@@ -405,7 +419,10 @@ def start_job(app: ScreeningApplication, job_id: UUID) -> None:
 
     def run() -> None:
         try:
-            app.run_job(job_id)
+            if app.job_workers > 1 and app.settings and is_rescreen(app, job_id):
+                run_rescreen(app, app.settings, job_id, app.job_workers)
+            else:
+                app.run_job(job_id)
         except Exception:
             logger.exception("job %s stopped", job_id)
         finally:
@@ -413,6 +430,10 @@ def start_job(app: ScreeningApplication, job_id: UUID) -> None:
 
     _running.add(job_id)
     threading.Thread(target=run, name=f"job-{job_id}", daemon=True).start()
+
+
+def is_rescreen(app: ScreeningApplication, job_id: UUID) -> bool:
+    return app.job(job_id).kind == RESCREEN
 
 
 class JobResumer:

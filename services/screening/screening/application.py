@@ -25,6 +25,7 @@ from fangpin.contracts import (
 from fangpin.eventstore import Cause, ServiceApplication, UnitOfWork, system_actor
 from fangpin.inbox import Incoming
 from fangpin.service import Conflict, Forbidden, NotFound
+from fangpin.settings import Settings
 from screening.backtest import backtest_household, summarise
 from screening.catalogue import (
     Catalogue,
@@ -65,10 +66,17 @@ class ScreeningApplication(ServiceApplication):
     service = "screening"
 
     def __init__(
-        self, *args: Any, today: Callable[[], date] = date.today, **kwargs: Any
+        self,
+        settings: Settings | None = None,
+        in_memory: bool = False,
+        today: Callable[[], date] = date.today,
+        job_workers: int = 0,
     ):
-        super().__init__(*args, **kwargs)
+        super().__init__(settings, in_memory)
+        self.settings = settings
         self.today = today
+        # Processes a re-screening job may use besides its own; 0 runs it here.
+        self.job_workers = job_workers
         self.store = ProfileStore(self)
         self.committed: Callable[[], None] = lambda: None
         self._catalogue: Catalogue | None = None
@@ -82,7 +90,7 @@ class ScreeningApplication(ServiceApplication):
         """Store the shipped catalogue as version 1 the first time the service runs."""
         if self.recorder.select_events(CATALOGUE_ID, limit=1):
             return
-        meta = self._system_meta()
+        meta = self.system_meta()
         book = IndicatorCatalogue(meta=meta)
         first = Catalogue.build(1, self.today(), default_definition())
         book.publish(
@@ -215,6 +223,10 @@ class ScreeningApplication(ServiceApplication):
         self._edit(draft, principal, "set_parameter", name, effective_from, value)
         return catalogue
 
+    def discard_draft(self, draft_id: UUID, principal: Principal) -> None:
+        _district_only(principal)
+        self._edit(self.draft(draft_id), principal, "discard")
+
     def _edit(
         self, draft: CatalogueDraft, principal: Principal, method: str, *args: Any
     ) -> None:
@@ -339,7 +351,7 @@ class ScreeningApplication(ServiceApplication):
         except Exception as error:
             logger.exception("job %s failed", job_id)
             job = self.job(job_id)
-            job.fail(reason=type(error).__name__, meta=self._system_meta())
+            job.fail(reason=type(error).__name__, meta=self.system_meta())
             self.save(job)
             raise
         return job
@@ -353,14 +365,14 @@ class ScreeningApplication(ServiceApplication):
             if now - self.job(job_id).modified_on > quiet
         ]
 
-    def _system_meta(self, area_code: str = "000000", **ids: Any) -> dict[str, Any]:
+    def system_meta(self, area_code: str = "000000", **ids: Any) -> dict[str, Any]:
         return Cause(system_actor(self.service, area_code)).meta(**ids)
 
     def _page(self, job: ScreeningJob, page_size: int, draft: Catalogue | None) -> None:
         if draft is not None:
             histories = self.store.histories(job.position, page_size)
             if not histories:
-                job.finish(meta=self._system_meta())
+                job.finish(meta=self.system_meta())
                 self.save(job)
                 return
             today = self.today()
@@ -374,14 +386,14 @@ class ScreeningApplication(ServiceApplication):
                 changed=len(findings),
                 position=histories[-1][0],
                 findings=findings,
-                meta=self._system_meta(),
+                meta=self.system_meta(),
             )
             self.save(job)
             return
 
         profiles = self.store.page(job.position, page_size)
         if not profiles:
-            job.finish(meta=self._system_meta())
+            job.finish(meta=self.system_meta())
             self.save(job)
             return
         catalogue = self.current_catalogue()
@@ -392,7 +404,7 @@ class ScreeningApplication(ServiceApplication):
             if profile.screen(
                 catalogue,
                 today,
-                self._system_meta(profile.area_code, household_id=profile.id),
+                self.system_meta(profile.area_code, household_id=profile.id),
             )
         ]
         job.progress(
@@ -400,7 +412,7 @@ class ScreeningApplication(ServiceApplication):
             changed=len(changed),
             position=profiles[-1].id,
             findings=[],
-            meta=self._system_meta(),
+            meta=self.system_meta(),
         )
         self.save(*changed, job)
         self.committed()

@@ -324,14 +324,21 @@ class Catalogue:
                 indicator.code,
                 f"parameter {missing[0]!r} has no value in force on {on.isoformat()}",
             )
+        when = "" if on == self.effective_from else f" on {on.isoformat()}"
         for example in indicator.examples:
             inputs = indicator.example_inputs(example, params)
             try:
                 result = indicator.program.execute(cel.Context({**params, **inputs}))
-            except (ValueError, TypeError, KeyError, RuntimeError) as error:
+            except (
+                ValueError,
+                TypeError,
+                KeyError,
+                RuntimeError,
+                ZeroDivisionError,
+            ) as error:
                 raise CatalogueError(
                     indicator.code,
-                    f"the condition fails on example {example.case!r}: "
+                    f"the condition fails on example {example.case!r}{when}: "
                     f"{_first_sentence(error)}",
                 ) from None
             if not isinstance(result, bool):
@@ -340,10 +347,11 @@ class Catalogue:
                     f"the condition gives {type(result).__name__}, not true or false",
                 )
             if result != example.hits:
-                expected = "hit" if example.hits else "not hit"
+                said = (
+                    "should hit but does not" if example.hits else "hits but should not"
+                )
                 raise CatalogueError(
-                    indicator.code,
-                    f"example {example.case!r} should {expected} but does not",
+                    indicator.code, f"example {example.case!r} {said}{when}"
                 )
 
     def evaluate(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import FastAPI
 
 from fangpin.service import Runtime, create_http_app, serve
@@ -13,7 +15,8 @@ PORT = 8102
 
 
 def build(settings: Settings) -> FastAPI:
-    app = ScreeningApplication(settings)
+    # Re-screening a county is CPU-bound: one worker process per core.
+    app = ScreeningApplication(settings, job_workers=os.cpu_count() or 1)
     runtime = Runtime("screening", settings, app, handler=app)
     # Jobs commit pages from their own thread; the relay should not wait to poll.
     app.committed = runtime.committed

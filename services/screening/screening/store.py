@@ -77,6 +77,20 @@ class ProfileStore:
         )
         return self._grouped(rows)
 
+    def page_ids(self, after: UUID | None, limit: int) -> list[UUID]:
+        """The ids of the next page of profiles, without reading them."""
+        if not self._postgres:
+            return [i for i in self._opened_ids() if i > (after or FIRST)][:limit]
+        rows = self._query(
+            sql.SQL(
+                "SELECT originator_id FROM {0} WHERE originator_version = 1 "
+                "AND topic = %s AND originator_id > %s "
+                "ORDER BY originator_id LIMIT %s"
+            ).format(self._table()),
+            (OPENED_TOPIC, after or FIRST, limit),
+        )
+        return [row["originator_id"] for row in rows]
+
     def page(self, after: UUID | None, limit: int) -> list[RiskProfile]:
         return [_rebuild(events) for _, events in self.histories(after, limit)]
 

@@ -173,3 +173,12 @@ def test_a_job_cut_short_is_taken_up_again_from_its_last_page(app, feed):
     job = app.run_job(job_id, page_size=2)
     assert (job.status, job.done, job.total) == ("finished", 5, 5)
     assert app.stalled_jobs(quiet=timedelta(0)) == []
+
+
+def test_a_discarded_draft_can_no_longer_change_or_be_published(app):
+    draft = app.open_draft(DISTRICT)
+    app.discard_draft(draft, DISTRICT)
+    with pytest.raises(Conflict, match="this draft is discarded"):
+        app.set_parameter(draft, "oop_line_general", date(2027, 1, 1), 30000, DISTRICT)
+    with pytest.raises(Conflict, match="this draft is discarded"):
+        app.publish_draft(draft, DISTRICT)

@@ -101,6 +101,19 @@ class Services:
             return None
         return response.json()
 
+    async def fetch(
+        self, service: str, path: str, token: str, params: dict[str, Any]
+    ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"}
+        response = await self._send(
+            "GET", service, path, headers=headers, params=params
+        )
+        if response.status_code == 401:
+            raise SignInRequired()
+        if response.status_code >= 400:
+            raise ApiError.from_response(response)
+        return response
+
     async def _send(
         self, method: str, service: str, path: str, **kwargs: Any
     ) -> httpx.Response:
@@ -120,15 +133,24 @@ class UserApi:
 
     async def get(self, service: str, path: str, **params: Any) -> Any:
         query = {name: value for name, value in params.items() if value is not None}
-        return await self.services.call(
-            "GET", service, path, self.token, params=query
-        )
+        return await self.services.call("GET", service, path, self.token, params=query)
 
     async def post(self, service: str, path: str, body: Any) -> Any:
         return await self.services.call("POST", service, path, self.token, json=body)
 
     async def put(self, service: str, path: str, body: Any) -> Any:
         return await self.services.call("PUT", service, path, self.token, json=body)
+
+    async def post_file(
+        self, service: str, path: str, name: str, content: bytes, media_type: str
+    ) -> Any:
+        files = {"file": (name, content, media_type)}
+        return await self.services.call("POST", service, path, self.token, files=files)
+
+    async def download(self, service: str, path: str, **params: Any) -> httpx.Response:
+        """A file from a service (an export), passed on as it came."""
+        query = {name: value for name, value in params.items() if value is not None}
+        return await self.services.fetch(service, path, self.token, query)
 
     async def optional(self, service: str, path: str, **params: Any) -> Any:
         """GET that answers None when the resource is not there (404)."""

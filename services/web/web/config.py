@@ -13,9 +13,7 @@ SERVICES = ("intake", "screening", "casework", "assistance", "reporting")
 class WebSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore")
 
-    intake_url: str = Field(
-        default="http://127.0.0.1:8101", alias="FANGPIN_INTAKE_URL"
-    )
+    intake_url: str = Field(default="http://127.0.0.1:8101", alias="FANGPIN_INTAKE_URL")
     screening_url: str = Field(
         default="http://127.0.0.1:8102", alias="FANGPIN_SCREENING_URL"
     )

@@ -11,7 +11,20 @@ from fangpin.measures import MEASURES
 
 # China keeps one time zone and no daylight saving, so a fixed offset is exact.
 CHINA = timezone(timedelta(hours=8), "CST")
-MONTHS_EN = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+MONTHS_EN = [
+    "Jan",
+    "Feb",
+    "Mar",
+    "Apr",
+    "May",
+    "Jun",
+    "Jul",
+    "Aug",
+    "Sep",
+    "Oct",
+    "Nov",
+    "Dec",
+]
 
 
 def _as_datetime(value: Any) -> datetime | None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 import uvicorn
 
-from fangpin.service import configure_logging
 from web.app import create_app
 from web.config import get_web_settings
 
@@ -12,7 +13,10 @@ PORT = 8100
 
 
 def main() -> None:
-    configure_logging()
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
     settings = get_web_settings()
     uvicorn.run(
         create_app(settings),

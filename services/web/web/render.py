@@ -31,13 +31,17 @@ MENUS: dict[str, list[tuple[str, str]]] = {
     "district": [
         ("/overview", "nav.overview"),
         ("/queue", "nav.queue"),
+        ("/district/assessment", "nav.assessment"),
         ("/district/catalogue", "nav.catalogue"),
         ("/district/time-limits", "nav.time_limits"),
         ("/district/budgets", "nav.budgets"),
         ("/department", "nav.department"),
     ],
     "department": [("/department", "nav.department")],
-    "auditor": [("/overview", "nav.overview"), ("/district/catalogue", "nav.catalogue")],
+    "auditor": [
+        ("/overview", "nav.overview"),
+        ("/district/catalogue", "nav.catalogue"),
+    ],
 }
 
 

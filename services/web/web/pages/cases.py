@@ -103,9 +103,7 @@ async def queue(
         limit=PAGE_SIZE,
         offset=max(0, offset),
     )
-    heads = await household_heads(
-        api, {row["household_id"] for row in found["cases"]}
-    )
+    heads = await household_heads(api, {row["household_id"] for row in found["cases"]})
     return render(
         request,
         "queue.html",
@@ -128,8 +126,9 @@ def escalated_now(case: dict[str, Any], history: list[dict[str, Any]]) -> bool:
         details = entry.get("details") or {}
         if entry["type"] == "CaseEscalated" and details.get("step") == case["step"]:
             escalated = True
-        elif details.get("next_step") == case["step"] and details.get("step") != (
-            case["step"]
+        elif (
+            details.get("next_step") == case["step"]
+            and details.get("step") != (case["step"])
         ):
             escalated = False
     return escalated
@@ -339,6 +338,4 @@ async def act(
             values=form,
             status_code=error.status,
         )
-    return RedirectResponse(
-        f"/cases/{case_id}?done={action}#action", status_code=303
-    )
+    return RedirectResponse(f"/cases/{case_id}?done={action}#action", status_code=303)

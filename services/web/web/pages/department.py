@@ -1,84 +1,60 @@
-"""Departments: upload a month's records, see what was accepted and why not,
-and the plan measures waiting on them."""
+"""Departments: upload a month's records as a file, see what was taken and why
+not, the month's comparison status, and the plan measures waiting on them."""
 
 from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
 from fangpin.contracts import DEPARTMENTS
+from fangpin.departments import RECORD_KINDS
 from web.client import ApiError, UserApi
 from web.deps import Api, CurrentUser, Form, Lang
+from web.format import CHINA
 from web.i18n import translator
 from web.render import render
 from web.session import User
 
 router = APIRouter()
 
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024
-REQUIRED_COLUMNS = ("record_id", "id_number", "occurred_on")
-TEMPLATE = (
-    "record_id,id_number,occurred_on,total_cost,reimbursed,out_of_pocket\r\n"
-    "MED-2026-000001,510904196201010011,2026-01-15,48000.00,30500.00,17500.00\r\n"
-)
-
-
-class BadFile(ValueError):
-    """The upload is not a CSV file the page can read; the text says why."""
-
-
-def fact_value(text: str) -> float | int | bool | str:
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    try:
-        return int(text) if text.lstrip("-").isdigit() else float(text)
-    except ValueError:
-        return text
-
-
-def parse_records(raw: bytes) -> list[dict[str, Any]]:
-    """CSV with a header line; spreadsheets saved as CSV in GBK are read too."""
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = raw.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise BadFile("not UTF-8 or GBK text")
-    reader = csv.DictReader(io.StringIO(text))
-    columns = [name.strip() for name in reader.fieldnames or []]
-    missing = [name for name in REQUIRED_COLUMNS if name not in columns]
-    if missing:
-        raise BadFile("missing columns: " + ", ".join(missing))
-    records = []
-    for row in reader:
-        cells = {
-            (name or "").strip(): (value or "").strip() for name, value in row.items()
-        }
-        if not any(cells.values()):
-            continue
-        record: dict[str, Any] = {
-            name: cells[name] for name in REQUIRED_COLUMNS if cells.get(name)
-        }
-        record["facts"] = {
-            name: fact_value(value)
-            for name, value in cells.items()
-            if name and name not in REQUIRED_COLUMNS and value
-        }
-        records.append(record)
-    return records
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MEDIA_TYPES = {
+    ".csv": "text/csv",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 
 
 def departments_for(user: User) -> list[str]:
     if user.role == "department" and user.department:
         return [user.department]
     return list(DEPARTMENTS)
+
+
+def kinds_for(user: User) -> list[tuple[str, str, str]]:
+    """(department, kind, Chinese name) of every record kind the user may send."""
+    allowed = departments_for(user)
+    return [
+        (kind.department, kind.kind, kind.name_zh)
+        for kind in RECORD_KINDS.values()
+        if kind.department in allowed
+    ]
+
+
+def template_csv(department: str, kind: str) -> str:
+    """The columns a file of this kind needs: the record's own, then its facts."""
+    found = RECORD_KINDS.get((department, kind))
+    if found is None:
+        raise HTTPException(404)
+    columns = ["record_id", "id_number", "occurred_on", *found.model.model_fields]
+    out = io.StringIO()
+    csv.writer(out).writerow(columns)
+    return out.getvalue()
 
 
 async def department_page(
@@ -89,22 +65,29 @@ async def department_page(
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     message: str = "",
-    outcomes: list[dict[str, Any]] | None = None,
+    result: dict[str, Any] | None = None,
     status_code: int = 200,
 ) -> Response:
+    month = datetime.now(CHINA).strftime("%Y-%m")
     assignments = await api.get("assistance", "/assignments")
+    try:
+        status = await api.get("intake", "/departments/status", month=month)
+    except ApiError as error:
+        if error.status not in (403, 404, 405):
+            raise
+        status = None
     return render(
         request,
         "department.html",
         {
+            "kinds": kinds_for(user),
             "departments": departments_for(user),
             "assignments": assignments,
+            "status": status,
             "values": values or {},
             "errors": errors or {},
             "message": message,
-            "outcomes": outcomes,
-            "accepted": sum(1 for o in outcomes or [] if o["outcome"] == "accepted"),
-            "rejected": sum(1 for o in outcomes or [] if o["outcome"] != "accepted"),
+            "result": result,
         },
         status_code=status_code,
         user=user,
@@ -116,31 +99,46 @@ async def department(request: Request, user: CurrentUser, api: Api) -> Response:
     return await department_page(request, user, api)
 
 
-@router.get("/department/template.csv", include_in_schema=False)
-async def template(_: CurrentUser) -> Response:
+@router.get("/department/template/{department}/{kind}.csv", include_in_schema=False)
+async def template(department: str, kind: str, _: CurrentUser) -> Response:
     return Response(
-        "\ufeff" + TEMPLATE,
+        "\ufeff" + template_csv(department, kind),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="records-template.csv"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{department}-{kind}.csv"'
+        },
     )
 
 
-def row_errors(error: ApiError, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Validation problems of ``records.N.field`` as rows of the file."""
-    rows = []
-    for field, reason in error.fields.items():
-        parts = field.split(".")
-        if parts[0] == "records" and len(parts) > 1 and parts[1].isdigit():
-            index = int(parts[1])
-            rows.append(
-                {
-                    "row": index + 2,
-                    "record_id": records[index].get("record_id", ""),
-                    "outcome": "rejected",
-                    "reason": f"{'.'.join(parts[2:])}: {reason}",
-                }
+@router.get("/department/rejected/{department}.csv", include_in_schema=False)
+async def rejected(department: str, user: CurrentUser, api: Api) -> Response:
+    """The month's records that were not taken, with reasons, as a spreadsheet."""
+    month = datetime.now(CHINA).strftime("%Y-%m")
+    found = await api.get(
+        "intake", f"/departments/{department}/rejected", month=month, limit=1000
+    )
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["record_id", "kind", "outcome", "reason", "arrived_at"])
+    for record in found.get("records", []):
+        writer.writerow(
+            [
+                record["record_id"],
+                record["kind"],
+                record["outcome"],
+                record["reason"],
+                record["arrived_at"],
+            ]
+        )
+    return Response(
+        "\ufeff" + out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": (
+                f'attachment; filename="{department}-{month}-rejected.csv"'
             )
-    return sorted(rows, key=lambda row: row["row"])
+        },
+    )
 
 
 @router.post("/department/upload", include_in_schema=False)
@@ -148,51 +146,43 @@ async def upload(
     request: Request, user: CurrentUser, api: Api, lang: Lang, form: Form
 ) -> Response:
     t = translator(lang)
-    values = {name: form.get(name, "") for name in ("department", "kind")}
+    values = {"kind": form.get("kind", "")}
     errors: dict[str, str] = {}
-    if values["department"] not in departments_for(user):
-        errors["department"] = t("error.forbidden")
-    if not values["kind"].strip():
+    department, _, kind = values["kind"].partition("/")
+    if (department, kind) not in {(d, k) for d, k, _ in kinds_for(user)}:
         errors["kind"] = "Field required"
     file = (await request.form()).get("file")
-    records: list[dict[str, Any]] = []
+    content = b""
     if not isinstance(file, UploadFile) or not file.filename:
         errors["file"] = "Field required"
     else:
-        raw = await file.read(MAX_UPLOAD_BYTES + 1)
-        try:
-            if len(raw) > MAX_UPLOAD_BYTES:
-                raise BadFile("larger than 5 MB")
-            records = parse_records(raw)
-        except BadFile as error:
-            errors["file"] = t("dept.bad_file", reason=str(error))
-        else:
-            if not records:
-                errors["file"] = t("dept.no_rows")
+        content = await file.read(MAX_UPLOAD_BYTES + 1)
+        if len(content) > MAX_UPLOAD_BYTES:
+            errors["file"] = t("dept.too_large")
     if errors:
         return await department_page(
             request, user, api, values=values, errors=errors, status_code=422
         )
-    path = f"/departments/{values['department']}/{values['kind'].strip()}/records"
+    assert isinstance(file, UploadFile) and file.filename
+    suffix = "." + file.filename.rsplit(".", 1)[-1].lower()
     try:
-        answer = await api.post("intake", path, {"records": records})
+        result = await api.post_file(
+            "intake",
+            f"/departments/{department}/{kind}/records/file",
+            file.filename,
+            content,
+            MEDIA_TYPES.get(suffix, "application/octet-stream"),
+        )
     except ApiError as error:
         if error.status >= 500:
             raise
-        rows = row_errors(error, records)
         return await department_page(
             request,
             user,
             api,
             values=values,
-            errors={} if rows else error.fields,
-            message=error.message,
-            outcomes=rows or None,
+            errors={"file": error.message} if error.message else error.fields,
             status_code=error.status,
         )
-    outcomes = [
-        {"row": index + 2, **outcome} for index, outcome in enumerate(answer or [])
-    ]
-    return await department_page(
-        request, user, api, values=values, outcomes=outcomes
-    )
+    result["department"] = department
+    return await department_page(request, user, api, values=values, result=result)

@@ -6,14 +6,15 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from web.client import ApiError, UserApi
 from web.deps import Api, CurrentUser, Form, Lang
-from web.format import CHINA, area_name, measure_name
-from web.i18n import translator
+from web.format import CHINA, area_name
+from web.i18n import label, translator
 from web.render import render
 from web.session import User
 
@@ -29,46 +30,304 @@ async def _optional(call: Any) -> Any:
         raise
 
 
-@router.get("/overview", include_in_schema=False)
-async def overview(request: Request, user: CurrentUser, api: Api, lang: Lang) -> Response:
-    t = translator(lang)
-    towns, totals, budgets = await asyncio.gather(
-        _optional(api.get("reporting", "/overview/cases-by-town")),
-        _optional(api.get("assistance", "/totals")),
-        _optional(api.get("assistance", "/budgets")),
-    )
-    towns = towns or []
-    totals = totals or []
-    charts = {
-        "towns": {
-            "categories": [area_name(row["town_code"], lang) for row in towns],
+OVERVIEW_COLUMNS = (
+    "households",
+    "flagged",
+    "targets",
+    "open_cases",
+    "overdue",
+    "escalated",
+)
+TARGET_TYPES = ("low_income", "expense_hardship", "safety_net")
+CASE_STEPS = (
+    "visit",
+    "notice",
+    "notice_period",
+    "town_check",
+    "decision",
+    "plan",
+    "assistance",
+    "elimination_review",
+    "closure",
+)
+EXPORTS = {"overview": "/overview/export", "ledger": "/ledger/export"}
+
+
+def _name(row: dict[str, Any], lang: str) -> str:
+    shown = row.get("name_zh") if lang == "zh" else row.get("name_en")
+    if row.get("village_group"):
+        return translator(lang)("case.group_value", n=row["village_group"])
+    return str(shown or area_name(row["area_code"], lang))
+
+
+def overview_charts(found: dict[str, Any], lang: str) -> dict[str, Any]:
+    """Open cases by step per area, targets by type, households reached per
+    measure: the data ECharts draws, with the same labels as the tables."""
+    labels = found["labels"]
+
+    def text(column: str) -> str:
+        label = labels.get(column)
+        return str(label["zh" if lang == "zh" else "en"]) if label else column
+
+    rows = found["rows"]
+    total = found["total"]["figures"]
+    return {
+        "cases": {
+            "categories": [_name(row, lang) for row in rows],
+            "stacked": True,
             "series": [
-                {"name": t("overview.open"), "data": [r["open"] for r in towns]},
-                {"name": t("overview.closed"), "data": [r["closed"] for r in towns]},
+                {
+                    "name": label(lang, "step", step),
+                    "data": [row["figures"].get(f"open_cases.{step}") for row in rows],
+                }
+                for step in CASE_STEPS
+                if any(row["figures"].get(f"open_cases.{step}") for row in rows)
+            ],
+        },
+        "targets": {
+            "categories": [label(lang, "target", kind) for kind in TARGET_TYPES],
+            "series": [
+                {
+                    "name": text("targets"),
+                    "data": [total.get(f"targets.{kind}") for kind in TARGET_TYPES],
+                }
             ],
         },
         "measures": {
-            "categories": [measure_name(row["measure"], lang) for row in totals],
+            "categories": [
+                measure["name_zh"] if lang == "zh" else measure["name_en"]
+                for measure in found["total"]["measures"]
+            ],
             "series": [
                 {
-                    "name": t("overview.households"),
-                    "data": [row["households"] for row in totals],
+                    "name": translator(lang)("overview.households"),
+                    "data": [
+                        measure["households"] for measure in found["total"]["measures"]
+                    ],
                 }
             ],
         },
     }
+
+
+@router.get("/overview", include_in_schema=False)
+async def overview(
+    request: Request,
+    user: CurrentUser,
+    api: Api,
+    lang: Lang,
+    area: str | None = None,
+    month: str | None = None,
+) -> Response:
+    found, budgets = await asyncio.gather(
+        api.get("reporting", "/overview", area=area or None, month=month or None),
+        _optional(api.get("assistance", "/budgets")),
+    )
+    labels = found["labels"]
     return render(
         request,
         "overview.html",
-        {"towns": towns, "totals": totals, "budgets": budgets, "charts": charts},
+        {
+            "found": found,
+            "columns": [c for c in OVERVIEW_COLUMNS if c in found["columns"]],
+            "column_label": lambda column: (
+                labels[column]["zh" if lang == "zh" else "en"]
+                if column in labels
+                else column
+            ),
+            "row_name": lambda row: _name(row, lang),
+            "budgets": budgets,
+            "charts": overview_charts(found, lang),
+        },
+        user=user,
+    )
+
+
+@router.get("/export/{name}", include_in_schema=False)
+async def export(
+    name: str,
+    _: CurrentUser,
+    api: Api,
+    area: str | None = None,
+    month: str | None = None,
+    format: str = "xlsx",
+    lang: str = "zh",
+) -> Response:
+    """Reporting's exports, fetched with the user's token and passed on."""
+    if name not in EXPORTS:
+        raise HTTPException(404)
+    found = await api.download(
+        "reporting", EXPORTS[name], area=area, month=month, format=format, lang=lang
+    )
+    headers = {
+        key: value
+        for key, value in found.headers.items()
+        if key.lower() in ("content-type", "content-disposition")
+    }
+    return Response(found.content, headers=headers)
+
+
+@router.get("/district/assessment", include_in_schema=False)
+async def assessment(
+    request: Request, user: CurrentUser, api: Api, lang: Lang
+) -> Response:
+    found = await api.get("reporting", "/assessment")
+    labels = found.get("labels", {})
+    indicators: list[str] = []
+    for subject in found["towns"] + found["departments"]:
+        for name in subject["indicators"]:
+            if name not in indicators:
+                indicators.append(name)
+
+    def subject_name(subject: str) -> str:
+        kind, _, code = subject.partition(":")
+        if kind == "town":
+            return area_name(code, lang)
+        return label(lang, "department", code)
+
+    return render(
+        request,
+        "assessment.html",
+        {
+            "found": found,
+            "indicator_label": lambda name: labels.get(name, {}).get(lang, name),
+            "subject_name": subject_name,
+            "charts": {
+                "scores": {
+                    "categories": [subject_name(s["subject"]) for s in found["towns"]],
+                    "series": [
+                        {
+                            "name": translator(lang)("assessment.score"),
+                            "data": [s["score"] for s in found["towns"]],
+                        }
+                    ],
+                }
+            },
+        },
+        user=user,
+    )
+
+
+async def catalogue_page(
+    request: Request,
+    user: User,
+    api: UserApi,
+    *,
+    errors: dict[str, str] | None = None,
+    message: str = "",
+    values: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    found, versions = await asyncio.gather(
+        api.get("screening", "/catalogue"),
+        _optional(api.get("screening", "/catalogue/versions")),
+    )
+    return render(
+        request,
+        "catalogue.html",
+        {
+            "catalogue": found,
+            "versions": versions or [],
+            "today": datetime.now(CHINA).date().isoformat(),
+            "published": request.query_params.get("published", ""),
+            "errors": errors or {},
+            "message": message,
+            "values": values or {},
+        },
+        status_code=status_code,
         user=user,
     )
 
 
 @router.get("/district/catalogue", include_in_schema=False)
 async def catalogue(request: Request, user: CurrentUser, api: Api) -> Response:
-    found = await api.get("screening", "/catalogue")
-    return render(request, "catalogue.html", {"catalogue": found}, user=user)
+    return await catalogue_page(request, user, api)
+
+
+@router.post("/district/catalogue/drafts", include_in_schema=False)
+async def change_parameter(
+    request: Request, user: CurrentUser, api: Api, form: Form
+) -> Response:
+    """Open a draft with one parameter's new value; the draft page back-tests it."""
+    body = {
+        name: form[name].strip()
+        for name in ("effective_from", "value")
+        if form.get(name, "").strip()
+    }
+    parameter = form.get("parameter", "").strip()
+    try:
+        if not parameter:
+            raise ApiError(422, "", {"parameter": "Field required"})
+        draft = await api.post(
+            "screening", "/catalogue/drafts", {"note": form.get("note", "")}
+        )
+        await api.put(
+            "screening",
+            f"/catalogue/drafts/{draft['draft_id']}/parameters/{parameter}",
+            body,
+        )
+    except ApiError as error:
+        if error.status >= 500:
+            raise
+        return await catalogue_page(
+            request,
+            user,
+            api,
+            errors=error.fields,
+            message=error.message,
+            values=form,
+            status_code=error.status,
+        )
+    return RedirectResponse(
+        f"/district/catalogue/drafts/{draft['draft_id']}", status_code=303
+    )
+
+
+@router.get("/district/catalogue/drafts/{draft_id}", include_in_schema=False)
+async def draft_page(
+    request: Request,
+    draft_id: UUID,
+    user: CurrentUser,
+    api: Api,
+    job: UUID | None = None,
+) -> Response:
+    draft = await api.get("screening", f"/catalogue/drafts/{draft_id}")
+    backtest = None
+    if job is not None:
+        backtest = await api.get(
+            "screening", f"/catalogue/drafts/{draft_id}/backtests/{job}", limit=20
+        )
+    return render(
+        request,
+        "draft.html",
+        {"draft": draft, "backtest": backtest, "job": job},
+        user=user,
+    )
+
+
+@router.post("/district/catalogue/drafts/{draft_id}/{action}", include_in_schema=False)
+async def draft_action(
+    request: Request,
+    draft_id: UUID,
+    action: str,
+    user: CurrentUser,
+    api: Api,
+    form: Form,
+) -> Response:
+    """Back-test a draft against the stored history, or publish it."""
+    base = f"/catalogue/drafts/{draft_id}"
+    if action == "backtest":
+        job = await api.post("screening", f"{base}/backtests", {})
+        return RedirectResponse(
+            f"/district/catalogue/drafts/{draft_id}?job={job['job_id']}",
+            status_code=303,
+        )
+    if action == "publish":
+        published = await api.post("screening", f"{base}/publish", {})
+        return RedirectResponse(
+            f"/district/catalogue?published={published['version']}", status_code=303
+        )
+    raise HTTPException(404)
 
 
 async def limits_page(

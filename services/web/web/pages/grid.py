@@ -100,9 +100,7 @@ async def grid(
     lang: Lang,
     household_id: str = "",
 ) -> Response:
-    return await grid_page(
-        request, user, api, lang, household_id=household_id.strip()
-    )
+    return await grid_page(request, user, api, lang, household_id=household_id.strip())
 
 
 @router.post("/grid/reports", include_in_schema=False)

@@ -20,7 +20,11 @@
       xAxis: { type: "value", minInterval: 1 },
       yAxis: { type: "category", data: spec.categories, inverse: true },
       series: spec.series.map(function (s) {
-        return { name: s.name, type: "bar", data: s.data, label: { show: true, position: "right" } };
+        return {
+          name: s.name, type: "bar", data: s.data,
+          stack: spec.stacked ? "total" : undefined,
+          label: { show: !spec.stacked, position: "right" }
+        };
       })
     });
     charts.push(chart);
