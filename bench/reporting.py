@@ -27,6 +27,8 @@ import asyncio
 import math
 import os
 import secrets
+import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -62,6 +64,11 @@ from tests.support import create_database  # noqa: E402
 TARGET_MS = 200.0
 WINDOW = 500  # publishes in flight at once, as the relay sends a batch
 MILLION = 1_000_000
+
+
+def interrupted(*_: object) -> None:
+    # A plain SIGTERM (from timeout, say) would skip stopping the servers.
+    raise KeyboardInterrupt
 
 
 def say(text: str = "") -> None:
@@ -170,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rebuild-events", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=2000)
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, interrupted)
 
     folder = Path(tempfile.mkdtemp(prefix="fangpin-bench-reporting-"))
     postgres = start_postgres(folder)
@@ -277,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         nats_server.stop()
         postgres.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -53,9 +53,11 @@ class Session:
             self.context.add_cookies(
                 [{"name": "fangpin_lang", "value": lang, "url": self.base}]
             )
+            page.set_viewport_size(PHONE)
             page.reload()
             for size, shown in (("phone", PHONE), ("desktop", DESKTOP)):
                 page.set_viewport_size(shown)
+                page.wait_for_timeout(150)  # charts redraw for the new width
                 page.screenshot(
                     path=str(SCREENSHOTS / f"{name}-{lang}-{size}.png"),
                     full_page=full_page,
@@ -362,7 +364,7 @@ def test_district_back_tests_and_publishes_a_catalogue_change(browser, web):
     version = page.inner_text("[data-test=catalogue-version]")
     district.shoot("catalogue", full_page=False)
     form = page.locator("[data-test=change-parameter]")
-    form.locator("[name=parameter]").select_option(index=1)
+    form.locator("[name=parameter]").select_option("income_line_never_poor")
     form.locator("[name=value]").fill("6543")
     form.locator("[name=note]").fill("调整标准线（浏览器测试）")
     form.locator("button[type=submit]").click()
@@ -396,7 +398,9 @@ def test_district_changes_a_time_limit_and_a_budget(browser, web):
     page.fill("#f-funding_source", "区级防贫资金")
     page.fill("#f-amount", "150000")
     page.click("form[action='/district/budgets'] button[type=submit]")
-    assert "150,000.00 元" in page.inner_text("[data-test=budgets]")
+    assert "150,000.00 元" in page.inner_text("[data-test=done]")
+    table = reload_until(page, "[data-test=budgets]")
+    assert "150,000.00 元" in table.inner_text()
     district.shoot("budgets")
 
     page.goto(f"{web}/overview")

@@ -58,6 +58,7 @@ from intake.errors import (
     HouseholdExists,
     HouseholdNotFound,
     NotAllowed,
+    NumberMismatch,
     OutsideArea,
     PersonInAnotherHousehold,
 )
@@ -255,8 +256,8 @@ class Saved:
 class _Plan:
     data: HouseholdData
     old: Household | None
-    # People by their index's id: (pseudonym, position among the members) of
-    # those who join, the pseudonym of those who leave.
+    # People by the id of their index: who joins (pseudonym, and position among
+    # the members), who leaves (pseudonym).
     joining: dict[UUID, tuple[str, int]]
     leaving: dict[UUID, str]
     saved: Saved
@@ -313,7 +314,7 @@ class IntakeApplication(ServiceApplication):
         self, household_id: UUID, form: HouseholdIn, principal: Principal
     ) -> Saved:
         if form.household_id not in (None, household_id):
-            raise HouseholdNotFound(
+            raise NumberMismatch(
                 "the household number names another household", "household_number"
             )
         (saved,) = self.save_households(
@@ -414,12 +415,10 @@ class IntakeApplication(ServiceApplication):
             saved.outcome = "updated" if saved.changed else "unchanged"
         saved.income_years = household.take_incomes(data.incomes, on, meta)
 
-        touched: list[Aggregate] = []
-        if household.pending_events:
-            touched.append(household)
+        touched: list[Aggregate] = [household] if household.pending_events else []
         for index_id in plan.leaving:
             index = people.get(index_id)
-            # Someone may already have taken the person over in this batch.
+            # Another household of the batch may have taken the person already.
             if index is not None and index.household_id == household.id:
                 index.leave(household_id=household.id, meta=meta)
                 touched.append(index)
@@ -429,7 +428,7 @@ class IntakeApplication(ServiceApplication):
                 index = PersonIndex(
                     pseudonym=person, household_id=household.id, meta=meta
                 )
-                people[index.id] = index
+                people[index_id] = index
             elif index.household_id != household.id:
                 index.join(household_id=household.id, meta=meta)
             touched.append(index)
@@ -603,15 +602,15 @@ class IntakeApplication(ServiceApplication):
         accepted_id = department_record_id(department, record.record_id)
         if accepted_id in loaded:
             return RecordResult(record.record_id, "duplicate")
-        index = people.get(person_index_id(checked.person)) if checked.person else None
-        if checked.reason is None and (index is None or index.household_id is None):
+        holder = people.get(person_index_id(checked.person)) if checked.person else None
+        if checked.reason is None and (holder is None or holder.household_id is None):
             checked.reason = NO_MATCH
         if checked.reason is not None:
             self._reject(unit, checked, loaded, actor)
             return RecordResult(record.record_id, "rejected", checked.reason)
 
-        assert index is not None and index.household_id is not None
-        household = loaded[index.household_id]
+        assert holder is not None and holder.household_id is not None
+        household = loaded[holder.household_id]
         assert isinstance(household, Household) and checked.facts is not None
         actor = actor or system_actor(self.service, household.area_code)
         accepted = DepartmentRecord(
@@ -662,10 +661,10 @@ def _settle_conflicts(plans: list[_Plan], people: dict[UUID, PersonIndex]) -> No
     """
     while True:
         releasing = {
-            person: plan.data.household_id
+            index_id: plan.data.household_id
             for plan in plans
             if not plan.rejected
-            for person in plan.leaving
+            for index_id in plan.leaving
         }
         claimed: set[UUID] = set()
         fell = False
@@ -673,11 +672,13 @@ def _settle_conflicts(plans: list[_Plan], people: dict[UUID, PersonIndex]) -> No
             if plan.rejected:
                 continue
             conflicts = []
-            for person, (_, position) in plan.joining.items():
-                index = people.get(person)
+            for index_id, (_, position) in plan.joining.items():
+                index = people.get(index_id)
                 holder = index.household_id if index else None
                 free = holder in (None, plan.data.household_id)
-                if person in claimed or not (free or releasing.get(person) == holder):
+                if index_id in claimed or not (
+                    free or releasing.get(index_id) == holder
+                ):
                     conflicts.append(position)
             if conflicts:
                 plan.saved.outcome = "rejected"

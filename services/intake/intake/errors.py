@@ -14,6 +14,10 @@ class PersonInAnotherHousehold(Conflict):
     """A person is reported, never merged: one person belongs to one household."""
 
 
+class NumberMismatch(DomainError):
+    """A household number that names another household than the one addressed."""
+
+
 class HouseholdNotFound(NotFound):
     """No such household in the caller's area."""
 

@@ -9,6 +9,7 @@ per transaction.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import threading
@@ -41,7 +42,6 @@ from intake.spreadsheet import Value, open_table
 logger = logging.getLogger(__name__)
 
 State = Literal["queued", "reading", "importing", "done", "failed", "interrupted"]
-RUNNING = ("queued", "reading", "importing")
 # A running job records progress at least every few seconds; one silent this
 # long died with the process that ran it.
 SILENCE_MEANS_INTERRUPTED = timedelta(minutes=10)
@@ -78,7 +78,9 @@ class ImportJob:
     finished_at: datetime | None = None
 
     def shown_state(self, now: datetime) -> State:
-        if self.state in RUNNING and now - self.updated_at > SILENCE_MEANS_INTERRUPTED:
+        # A queued job waits, silent, for the one before it to finish.
+        working = self.state in ("reading", "importing")
+        if working and now - self.updated_at > SILENCE_MEANS_INTERRUPTED:
             return "interrupted"
         return self.state
 
@@ -361,7 +363,10 @@ class Importer:
                     f"the import stopped ({type(error).__name__}); the households "
                     "saved so far stay, and importing the file again completes it"
                 )
-                self._record(job, finished=True)
+                # With the database away this fails too; the job then shows as
+                # interrupted once it has been silent long enough.
+                with contextlib.suppress(Exception):
+                    self._record(job, finished=True)
             finally:
                 if delete_file:
                     path.unlink(missing_ok=True)

@@ -401,12 +401,13 @@ class RegistrySheet:
                 progress(count)
             values = {key: cells[position] for key, position in self.index.items()}
             household_number = _code(values["household_number"])
-            if not household_number:
+            if not household_number or len(household_number) > 40:
                 loose.append(
                     Problem(
                         number,
                         BY_KEY["household_number"].header,
-                        "is empty; every member's row needs its household's number",
+                        "must be 1 to 40 characters; every member's row needs "
+                        "its household's number",
                     )
                 )
                 continue

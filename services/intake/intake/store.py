@@ -5,7 +5,7 @@ psycopg's pure-Python implementation (the one installed here) can stop sending a
 large pipelined statement half way, when the socket's buffer is full, and then
 wait for results the server cannot send before it has the whole statement: both
 sides wait forever. A registry import saves a thousand and more events at once,
-so intake sends its few statements of a transaction one after the other instead.
+so intake sends the few statements of a transaction one after the other.
 """
 
 from __future__ import annotations

@@ -210,6 +210,7 @@ class LedgerRow(BaseModel):
     name_zh: str | None
     name_en: str | None
     figures: dict[str, LedgerCell]
+    drill: str = Field(description="replace {figure} to list what a figure counts")
 
 
 class LedgerOut(BaseModel):

@@ -7,6 +7,7 @@ import csv
 import io
 from collections import defaultdict
 from typing import Any
+from urllib.parse import urlencode
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
@@ -53,6 +54,9 @@ def ledger(view: ReportingView, area: str, month: str) -> dict[str, Any]:
             assert item is not None
             now, before = month_value(item, current), month_value(item, last)
             figures[name] = {"month": now, "previous": before, "change": now - before}
+        params = {"area": code, "month": month}
+        if level == "village_group":
+            params["group"] = group
         rows.append(
             {
                 "level": level,
@@ -61,6 +65,7 @@ def ledger(view: ReportingView, area: str, month: str) -> dict[str, Any]:
                 "name_zh": name_zh,
                 "name_en": name_en,
                 "figures": figures,
+                "drill": "/figures/{figure}?" + urlencode(params),
             }
         )
     return {

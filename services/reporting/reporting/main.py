@@ -34,7 +34,7 @@ def build(settings: Settings) -> FastAPI:
         # Tables of an older layout cannot be brought forward row by row; the
         # streams hold everything, so they are built again from there.
         logger.warning("reporting tables are of an older layout; rebuilding them")
-        asyncio.run(rebuild.rebuild(settings, SCHEMA, pool=pool))
+        asyncio.run(rebuild.rebuild(settings, SCHEMA, pool=pool, only_if_outdated=True))
     view.setup()
     runtime = Runtime("reporting", settings, handler=view)
     assert runtime.inbox is not None and runtime.inbox.parse is parse_event

@@ -23,7 +23,6 @@ from fangpin.measures import MEASURES
 from fangpin.service import DomainError
 from reporting.figures import (
     AID_PARTS,
-    MONTH_EVENT_TYPES,
     OVERVIEW_FIGURES,
     Figure,
     figure,
@@ -125,10 +124,21 @@ def month_value(item: Figure, counts: dict[str, int]) -> int:
     return sum(counts.get(part, 0) for part in item.parts)
 
 
+_SHOWN = [(name, figure(name)) for name in OVERVIEW_FIGURES]
+# The event types the overview's month figures count (new targets, exits).
+OVERVIEW_MONTH_TYPES = sorted(
+    {
+        part.split(":")[0]
+        for _, item in _SHOWN
+        if item is not None and item.kind == "month"
+        for part in item.parts
+    }
+)
+
+
 def figure_values(state: dict[str, Decimal], month: dict[str, int]) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for name in OVERVIEW_FIGURES:
-        item = figure(name)
+    for name, item in _SHOWN:
         assert item is not None
         if item.kind == "state":
             values[name] = number(state.get(name, Decimal(0)))
@@ -260,7 +270,9 @@ def live_overview(
 ) -> dict[str, Any]:
     start, end = when.month_range()
     state = defaultdict(dict, view.figure_sums(area, group))
-    month = defaultdict(dict, view.month_counts(area, group, start, end))
+    month = defaultdict(
+        dict, view.month_counts(area, group, start, end, OVERVIEW_MONTH_TYPES)
+    )
     catalogue = view.catalogue_in_force(datetime.now(COUNTY_TZ))
     return compose(area, group, when, state, month, catalogue)
 
@@ -300,7 +312,7 @@ def historical_overview(
         for name, share in contribution(household).items():
             state[child][name] += share.value
         for event in history:
-            if event.type in MONTH_EVENT_TYPES and start <= event.effective_at < end:
+            if event.type in OVERVIEW_MONTH_TYPES and start <= event.effective_at < end:
                 month[child][event.type] += 1
                 if event.type == "CaseOpened" and event.data.get("reentry"):
                     month[child]["CaseOpened:reentry"] += 1

@@ -35,6 +35,7 @@ from nats.js.errors import NotFoundError
 from psycopg import sql
 
 from fangpin.contracts import ContractError
+from fangpin.eventstore import setup_lock
 from fangpin.inbox import Incoming, Rejected, parse_event
 from fangpin.projection import Pool, connect_pool
 from fangpin.settings import Settings, get_settings
@@ -250,13 +251,35 @@ async def rebuild(
     check: bool = False,
     batch_size: int = 2000,
     pool: Pool | None = None,
+    only_if_outdated: bool = False,
 ) -> RebuildReport:
     """Rebuild ``schema`` from the streams (``check``: build beside it, compare,
-    and leave the live tables as they are)."""
+    and leave the live tables as they are; ``only_if_outdated``: unless another
+    replica brought them up to date while this one waited its turn)."""
     own_pool = pool is None
     pool = pool or connect_pool(settings.database_url, size=3)
-    fresh = f"{schema}_rebuild"
     report = RebuildReport(schema, {stream: Replay() for stream in UPSTREAM})
+    try:
+        # One rebuild of a schema at a time: they would share the fresh schema.
+        with setup_lock(settings.database_url, f"fangpin-reporting-rebuild-{schema}"):
+            if only_if_outdated and ReportingView(pool, schema).layout_is_current():
+                return report
+            await _rebuild(settings, schema, check, batch_size, pool, report)
+        return report
+    finally:
+        if own_pool:
+            pool.close()
+
+
+async def _rebuild(
+    settings: Settings,
+    schema: str,
+    check: bool,
+    batch_size: int,
+    pool: Pool,
+    report: RebuildReport,
+) -> None:
+    fresh = f"{schema}_rebuild"
     nc = await nats.connect(settings.nats_url, name="reporting-rebuild")
     try:
         js = nc.jetstream(timeout=30)
@@ -281,7 +304,7 @@ async def rebuild(
         if check:
             report.differences = compare(pool, schema, fresh)
             drop_schema(pool, fresh)
-            return report
+            return
 
         started = time.monotonic()
         swap(pool, schema, fresh)
@@ -301,11 +324,8 @@ async def rebuild(
                 batch_size,
             )
         report.tail_seconds = time.monotonic() - started
-        return report
     finally:
         await nc.drain()
-        if own_pool:
-            pool.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -29,7 +30,7 @@ from psycopg.rows import DictRow
 
 from fangpin.contracts import Contract, Envelope
 from fangpin.inbox import Incoming
-from fangpin.projection import Projection, rows
+from fangpin.projection import Pool, Projection, rows
 from reporting.figures import MONTH_EVENT_TYPES
 from reporting.parameters import day_start
 from reporting.state import (
@@ -41,6 +42,7 @@ from reporting.state import (
     fold,
     home,
 )
+from reporting.state import apply as apply_event
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ DERIVED = ("RiskFlagged", "RiskCleared")
 WHOLE = "*"
 # Department records are counted, never read, when a household is folded.
 COUNTED_ONLY = "DepartmentRecordReceived"
+ZERO = Decimal(0)
 
 
 def effective_at(envelope: Envelope) -> datetime:
@@ -97,11 +100,37 @@ def child_length(area: str) -> int | None:
     return {6: 9, 9: 12}.get(len(area))
 
 
-class OutdatedLayout(Exception):
-    """The schema holds tables of an older layout; rebuild it from the streams."""
+@dataclass
+class Folded:
+    """A household's state, how many of its events it has folded, and the order
+    of the last of them."""
+
+    state: HouseholdState
+    events: int
+    last: tuple[datetime, str] | None
+
+
+def recorded_of(envelope: Envelope) -> Recorded:
+    return Recorded(
+        event_id=str(envelope.event_id),
+        type=envelope.type,
+        occurred_at=envelope.occurred_at,
+        effective_at=effective_at(envelope),
+        household_id=household_of(envelope),
+        case_id=case_of(envelope),
+        data=envelope.data,
+    )
 
 
 class ReportingView(Projection):
+    def __init__(self, pool: Pool, schema: str, cache_size: int = 50_000):
+        super().__init__(pool, schema)
+        # Households folded by this process, most recently used last. A state is
+        # used only while the stored count of its events equals the count it
+        # folded, so another replica's (or a rebuild's) writes just miss it.
+        self._cache: OrderedDict[str, Folded] = OrderedDict()
+        self.cache_size = cache_size
+
     # --- tables -------------------------------------------------------------------
 
     def layout_is_current(self) -> bool:
@@ -166,6 +195,9 @@ class ReportingView(Projection):
             "event_id uuid NOT NULL, PRIMARY KEY (cause_id, event_id))"
         )
         curs.execute(
+            f"CREATE INDEX IF NOT EXISTS causes_event ON {s}.causes (event_id)"
+        )
+        curs.execute(
             f"""
             CREATE TABLE IF NOT EXISTS {s}.households (
                 household_id uuid PRIMARY KEY,
@@ -176,6 +208,7 @@ class ReportingView(Projection):
                 member_count integer NOT NULL,
                 target_type text,
                 open_case_id uuid,
+                events integer NOT NULL,
                 figures jsonb NOT NULL,
                 figure_cases jsonb NOT NULL
             )"""
@@ -265,9 +298,9 @@ class ReportingView(Projection):
             for item in _fetch_json(
                 curs,
                 "SELECT json_build_array(t.producer, t.notification_id) AS item "
-                f"FROM {self.schema}.tracking t JOIN json_to_recordset(%s::json) "
-                "AS x(p text, n bigint) "
-                "ON t.producer = x.p AND t.notification_id = x.n",
+                "FROM json_to_recordset(%s::json) AS x(p text, n bigint), LATERAL "
+                f"(SELECT producer, notification_id FROM {self.schema}.tracking "
+                "WHERE producer = x.p AND notification_id = x.n) t",
                 (_json(keys),),
             )
         }
@@ -308,13 +341,13 @@ class ReportingView(Projection):
             versions,
         )
 
-        households = {household_of(e) for e in new}
+        arrived: dict[str, list[Recorded]] = defaultdict(list)
+        for envelope in new:
+            household = household_of(envelope)
+            if household is not None:
+                arrived[household].append(recorded_of(envelope))
         touched_cases = {case_of(e) for e in new}
-        self._refresh(
-            curs,
-            sorted(h for h in households if h is not None),
-            {c for c in touched_cases if c is not None},
-        )
+        self._refresh(curs, arrived, {c for c in touched_cases if c is not None})
 
     def _insert_events(
         self, curs: Cursor[DictRow], envelopes: list[Envelope]
@@ -372,20 +405,33 @@ class ReportingView(Projection):
         version took effect; with no cause known yet, from when screening stored
         it. Causes come on another stream and may arrive after the flag, so the
         date is settled again whenever one of them, or the version, arrives."""
-        if not (derived or versions or new):
-            return
         s = self.schema
+        targets = set(derived)
+        if new:
+            targets |= {
+                item
+                for item in _fetch_json(
+                    curs,
+                    f"SELECT to_json(event_id) AS item FROM {s}.causes "
+                    f"WHERE cause_id = ANY({_UUIDS})",
+                    (_json(new),),
+                )
+            }
+        if versions:
+            targets |= {
+                item
+                for item in _fetch_json(
+                    curs,
+                    f"SELECT to_json(event_id) AS item FROM {s}.events "
+                    "WHERE type = ANY(%s) AND catalogue_version = ANY(%s)",
+                    (list(DERIVED), versions),
+                )
+            }
+        if not targets:
+            return
         curs.execute(
             f"""
-            WITH targets AS (
-                SELECT value::uuid AS event_id
-                    FROM json_array_elements_text(%(derived)s::json)
-                UNION SELECT event_id FROM {s}.causes WHERE cause_id IN
-                    (SELECT value::uuid FROM json_array_elements_text(%(new)s::json))
-                UNION SELECT event_id FROM {s}.events
-                    WHERE type = ANY(%(types)s)
-                    AND catalogue_version = ANY(%(versions)s)
-            ), settled AS (
+            WITH settled AS (
                 SELECT e.event_id, GREATEST(
                     COALESCE((SELECT max(k.effective_at) FROM {s}.causes c
                         JOIN {s}.events k ON k.event_id = c.cause_id
@@ -395,47 +441,45 @@ class ReportingView(Projection):
                         AND p.catalogue_version = e.catalogue_version),
                         '-infinity'::timestamptz)
                 ) AS effective_at
-                FROM targets t JOIN {s}.events e ON e.event_id = t.event_id
-                WHERE e.type = ANY(%(types)s)
+                FROM {s}.events e WHERE e.event_id = ANY({_UUIDS})
             )
             UPDATE {s}.events e SET effective_at = settled.effective_at
             FROM settled WHERE e.event_id = settled.event_id
             AND e.effective_at IS DISTINCT FROM settled.effective_at
             """,
-            {
-                "derived": _json(derived),
-                "new": _json(new),
-                "versions": versions,
-                "types": list(DERIVED),
-            },
+            (_json(sorted(targets)),),
         )
 
     def _refresh(
-        self, curs: Cursor[DictRow], households: list[str], touched_cases: set[str]
+        self,
+        curs: Cursor[DictRow],
+        arrived: dict[str, list[Recorded]],
+        touched_cases: set[str],
     ) -> None:
-        """Fold each household again from all its events and move the sums by the
+        """Fold each household with its new events and move the sums by the
         difference between its old and new part."""
-        if not households:
+        if not arrived:
             return
-        by_household = self.events_of(curs, households)
+        households = sorted(arrived)
         before = {
             row["household_id"]: row
             for row in _fetch_json(
                 curs,
                 "SELECT json_build_object('household_id', household_id, "
                 "'area_code', area_code, 'village_group', village_group, "
-                f"'figures', figures) AS item FROM {self.schema}.households "
-                "WHERE household_id IN "
-                "(SELECT value::uuid FROM json_array_elements_text(%s::json))",
+                f"'events', events, 'figures', figures) AS item "
+                f"FROM {self.schema}.households WHERE household_id = ANY({_UUIDS})",
                 (_json(households),),
             )
         }
+        states = self._fold_all(curs, arrived, before)
 
         deltas: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
-        changed_households: list[tuple[HouseholdState, dict[str, Share]]] = []
+        changed_households: list[tuple[Folded, dict[str, Share]]] = []
         changed_cases: list[CaseState] = []
         for household_id in households:
-            state = fold(household_id, by_household.get(household_id, []))
+            folded = states[household_id]
+            state = folded.state
             shares = contribution(state)
             old = before.get(household_id)
             old_figures = (
@@ -445,17 +489,61 @@ class ReportingView(Projection):
             )
             old_home = (old["area_code"], old["village_group"]) if old else ("", "")
             new_figures = {name: share.value for name, share in shares.items()}
-            _move(deltas, old_home, old_figures, -1)
-            _move(deltas, home(state), new_figures, 1)
-            moved = old is None or old_home != home(state)
-            if moved or old_figures != new_figures or touched_cases & set(state.cases):
-                changed_households.append((state, shares))
+            _move(deltas, old_home, home(state), old_figures, new_figures)
+            # The row also counts the household's events, so it is always written.
+            changed_households.append((folded, shares))
             changed_cases += [
                 case for case in state.cases.values() if case.case_id in touched_cases
             ]
         self._write_households(curs, changed_households)
         self._write_cases(curs, changed_cases)
         self._write_deltas(curs, deltas)
+
+    def _fold_all(
+        self,
+        curs: Cursor[DictRow],
+        arrived: dict[str, list[Recorded]],
+        before: dict[str, dict[str, Any]],
+    ) -> dict[str, Folded]:
+        """Each household's state with its new events: from this process's cache
+        when the cached state has folded exactly the events stored before (same
+        count) and the new ones come after them, otherwise folded again from
+        every stored event."""
+        states: dict[str, Folded] = {}
+        again = []
+        for household_id, events in arrived.items():
+            stored = (
+                int(before[household_id]["events"]) if household_id in before else 0
+            )
+            # Taken out while it changes: a failure half-way must not leave a
+            # half-changed state behind under a count that still matches.
+            cached = self._cache.pop(household_id, None)
+            events.sort(key=lambda event: event.order)
+            if stored == 0:
+                cached = Folded(HouseholdState(household_id), 0, None)
+            if (
+                cached is None
+                or cached.events != stored
+                or (cached.last is not None and events[0].order <= cached.last)
+            ):
+                again.append(household_id)
+                continue
+            for event in events:
+                apply_event(cached.state, event)
+            cached.events += len(events)
+            cached.last = events[-1].order
+            states[household_id] = cached
+        if again:
+            for household_id, events in self.events_of(curs, again).items():
+                ordered = sorted(events, key=lambda event: event.order)
+                states[household_id] = Folded(
+                    fold(household_id, ordered), len(ordered), ordered[-1].order
+                )
+        for household_id, folded in states.items():
+            self._cache[household_id] = folded
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return states
 
     def events_of(
         self,
@@ -471,8 +559,8 @@ class ReportingView(Projection):
             "household_id, case_id, CASE WHEN type = %(counted)s "
             "THEN jsonb_build_object('area_code', data->'area_code') "
             f"ELSE data END) AS item FROM {self.schema}.events "
-            "WHERE household_id IN "
-            "(SELECT value::uuid FROM json_array_elements_text(%(households)s::json)) "
+            "WHERE household_id = ANY(ARRAY(SELECT value::uuid "
+            "FROM json_array_elements_text(%(households)s::json))) "
             "AND (%(effective)s::timestamptz IS NULL OR effective_at < %(effective)s) "
             "AND (%(known)s::timestamptz IS NULL OR occurred_at < %(known)s)",
             {
@@ -490,12 +578,13 @@ class ReportingView(Projection):
     def _write_households(
         self,
         curs: Cursor[DictRow],
-        changed: list[tuple[HouseholdState, dict[str, Share]]],
+        changed: list[tuple[Folded, dict[str, Share]]],
     ) -> None:
         if not changed:
             return
         document = []
-        for state, shares in changed:
+        for folded, shares in changed:
+            state = folded.state
             target = state.target_case
             opened = state.open_case
             document.append(
@@ -508,6 +597,7 @@ class ReportingView(Projection):
                     "member_count": state.member_count,
                     "target_type": target.target_type if target else None,
                     "open_case_id": _text(opened.case_id if opened else None),
+                    "events": folded.events,
                     "figures": {name: str(s.value) for name, s in shares.items()},
                     "figure_cases": {
                         name: list(s.cases) for name, s in shares.items() if s.cases
@@ -520,7 +610,7 @@ class ReportingView(Projection):
             SELECT * FROM json_to_recordset(%s::json) AS x(household_id uuid,
                 area_code text, village_group text, registered boolean,
                 poverty_status text, member_count integer, target_type text,
-                open_case_id uuid, figures jsonb, figure_cases jsonb)
+                open_case_id uuid, events integer, figures jsonb, figure_cases jsonb)
             ON CONFLICT (household_id) DO UPDATE SET
                 area_code = EXCLUDED.area_code,
                 village_group = EXCLUDED.village_group,
@@ -529,6 +619,7 @@ class ReportingView(Projection):
                 member_count = EXCLUDED.member_count,
                 target_type = EXCLUDED.target_type,
                 open_case_id = EXCLUDED.open_case_id,
+                events = EXCLUDED.events,
                 figures = EXCLUDED.figures,
                 figure_cases = EXCLUDED.figure_cases
             """,
@@ -614,11 +705,13 @@ class ReportingView(Projection):
             (document,),
         )
         # A sum back at zero is dropped, as if it had never been there.
+        table = f"{self.schema}.area_figures"
         curs.execute(
-            f"DELETE FROM {self.schema}.area_figures f "
-            "USING json_to_recordset(%s::json) AS x(a text, g text, f text) "
-            "WHERE f.value = 0 AND f.area_code = x.a "
-            "AND f.village_group = x.g AND f.figure = x.f",
+            f"DELETE FROM {table} WHERE ctid = ANY(ARRAY("
+            "SELECT z.ctid FROM json_to_recordset(%s::json) "
+            "AS x(a text, g text, f text), LATERAL "
+            f"(SELECT ctid FROM {table} WHERE area_code = x.a "
+            "AND village_group = x.g AND figure = x.f AND value = 0) z))",
             (document,),
         )
 
@@ -734,7 +827,7 @@ class ReportingView(Projection):
     ) -> dict[str, Any] | None:
         found = self.query(
             f"SELECT data FROM {self.schema}.events "
-            "WHERE type = 'CataloguePublished' AND effective_at <= %(moment)s "
+            "WHERE type = 'CataloguePublished' AND effective_at < %(moment)s "
             "AND (%(known)s::timestamptz IS NULL OR occurred_at < %(known)s) "
             "ORDER BY catalogue_version DESC LIMIT 1",
             {"moment": moment, "known": known_before},
@@ -990,6 +1083,11 @@ def _catalogue_version(envelope: Envelope) -> int | None:
     return None
 
 
+# A JSON list of ids as an array the planner looks up through an index, whatever
+# it guesses the list's length to be.
+_UUIDS = "ARRAY(SELECT value::uuid FROM json_array_elements_text(%s::json))"
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
@@ -1044,20 +1142,39 @@ def _recorded(row: dict[str, Any]) -> Recorded:
 
 def _move(
     deltas: dict[tuple[str, str, str], Decimal],
+    old_home: tuple[str, str],
+    new_home: tuple[str, str],
+    old: dict[str, Decimal],
+    new: dict[str, Decimal],
+) -> None:
+    """Move a household's figures from its old part to its new one, at every
+    level above it (most figures of most households do not change)."""
+    if old_home == new_home:
+        changed = {
+            name: new.get(name, ZERO) - old.get(name, ZERO)
+            for name in old.keys() | new.keys()
+            if new.get(name) != old.get(name)
+        }
+        _spread(deltas, new_home, changed)
+        return
+    _spread(deltas, old_home, {name: -value for name, value in old.items()})
+    _spread(deltas, new_home, new)
+
+
+def _spread(
+    deltas: dict[tuple[str, str, str], Decimal],
     where: tuple[str, str],
     figures: dict[str, Decimal],
-    sign: int,
 ) -> None:
-    """Add (or take away) a household's figures at every level above it."""
     village, group = where
     if len(village) != 12:
         return
+    town, district = village[:9], village[:6]
     for name, value in figures.items():
-        moved = sign * value
-        deltas[(village, group, name)] += moved
-        deltas[(village, WHOLE, name)] += moved
-        deltas[(village[:9], WHOLE, name)] += moved
-        deltas[(village[:6], WHOLE, name)] += moved
+        deltas[(village, group, name)] += value
+        deltas[(village, WHOLE, name)] += value
+        deltas[(town, WHOLE, name)] += value
+        deltas[(district, WHOLE, name)] += value
 
 
 def parent(key: tuple[str, str, str]) -> str:

@@ -20,7 +20,7 @@ from screening.application import RESCREEN, ScreeningApplication
 from screening.catalogue import Catalogue, Evaluation, Indicator
 from screening.domain import CatalogueDraft, ScreeningJob
 from screening.inputs import INPUTS
-from screening.workers import run_rescreen
+from screening.workers import PARALLEL_FROM, run_rescreen
 
 logger = logging.getLogger(__name__)
 
@@ -419,7 +419,7 @@ def start_job(app: ScreeningApplication, job_id: UUID) -> None:
 
     def run() -> None:
         try:
-            if app.job_workers > 1 and app.settings and is_rescreen(app, job_id):
+            if app.job_workers > 1 and app.settings and worth_workers(app, job_id):
                 run_rescreen(app, app.settings, job_id, app.job_workers)
             else:
                 app.run_job(job_id)
@@ -432,8 +432,10 @@ def start_job(app: ScreeningApplication, job_id: UUID) -> None:
     threading.Thread(target=run, name=f"job-{job_id}", daemon=True).start()
 
 
-def is_rescreen(app: ScreeningApplication, job_id: UUID) -> bool:
-    return app.job(job_id).kind == RESCREEN
+def worth_workers(app: ScreeningApplication, job_id: UUID) -> bool:
+    """Worker processes take seconds to start: only a large re-screening pays."""
+    job = app.job(job_id)
+    return job.kind == RESCREEN and job.total >= PARALLEL_FROM
 
 
 class JobResumer:

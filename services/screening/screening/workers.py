@@ -26,6 +26,8 @@ from screening.domain import ScreeningJob
 
 logger = logging.getLogger(__name__)
 
+PARALLEL_FROM = 20_000
+
 _app: ScreeningApplication | None = None
 
 

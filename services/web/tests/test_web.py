@@ -165,6 +165,8 @@ def test_sign_in_keeps_the_token_in_an_httponly_cookie(client: TestClient) -> No
     assert "SameSite=lax" in cookie
     queue = client.get("/queue")
     assert queue.status_code == 200 and "我的待办" in queue.text
+    assert "default-src 'self'" in queue.headers["content-security-policy"]
+    assert queue.headers["cache-control"] == "no-store"
 
 
 def test_english_is_one_click_away(client: TestClient) -> None:

@@ -474,7 +474,7 @@ ZH: dict[str, str] = {
     "budgets.remaining": "结余",
     "budgets.set": "设置预算",
     "budgets.save": "保存",
-    "budgets.saved": "预算已保存。",
+    "budgets.saved": "已保存：{source} {year} 年预算 {amount}。",
     "budgets.empty": "尚未设置预算。",
     # errors
     "error.title": "出错了",
@@ -958,7 +958,7 @@ EN: dict[str, str] = {
     "budgets.remaining": "Remaining",
     "budgets.set": "Set a budget",
     "budgets.save": "Save",
-    "budgets.saved": "Budget saved.",
+    "budgets.saved": "Saved: {source}, {year}, {amount}.",
     "budgets.empty": "No budgets set yet.",
     "error.title": "Something went wrong",
     "error.not_found": "Not found, or not in your area.",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Request
@@ -411,7 +412,15 @@ async def budgets_page(
             "errors": errors or {},
             "message": message,
             "values": values or {},
-            "saved": request.query_params.get("saved") == "1",
+            # The list is a read model and may lag a moment behind the save.
+            "saved": (
+                {
+                    name: request.query_params.get(name, "")
+                    for name in ("source", "year", "amount")
+                }
+                if request.query_params.get("saved") == "1"
+                else None
+            ),
         },
         status_code=status_code,
         user=user,
@@ -433,7 +442,7 @@ async def set_budget(
         if form.get(name, "").strip()
     }
     try:
-        await api.put("assistance", "/budgets", body)
+        budget = await api.put("assistance", "/budgets", body)
     except ApiError as error:
         if error.status >= 500:
             raise
@@ -446,4 +455,12 @@ async def set_budget(
             values=form,
             status_code=error.status,
         )
-    return RedirectResponse("/district/budgets?saved=1", status_code=303)
+    saved = urlencode(
+        {
+            "saved": "1",
+            "source": budget["funding_source"],
+            "year": budget["year"],
+            "amount": budget["amount"],
+        }
+    )
+    return RedirectResponse(f"/district/budgets?{saved}", status_code=303)

@@ -16,7 +16,7 @@
       color: colours,
       tooltip: { trigger: "axis" },
       legend: { top: 0 },
-      grid: { left: 8, right: 16, bottom: 8, top: 32, containLabel: true },
+      grid: { left: 8, right: 40, bottom: 8, top: 32, containLabel: true },
       xAxis: { type: "value", minInterval: 1 },
       yAxis: { type: "category", data: spec.categories, inverse: true },
       series: spec.series.map(function (s) {
@@ -29,7 +29,12 @@
     });
     charts.push(chart);
   });
-  window.addEventListener("resize", function () {
-    charts.forEach(function (chart) { chart.resize(); });
-  });
+  // Charts follow their box: a phone turned sideways, a window made narrower.
+  var follow = function () { charts.forEach(function (chart) { chart.resize(); }); };
+  if (typeof ResizeObserver !== "undefined") {
+    var observer = new ResizeObserver(follow);
+    document.querySelectorAll("[data-chart]").forEach(function (node) { observer.observe(node); });
+  } else {
+    window.addEventListener("resize", follow);
+  }
 })();
