@@ -99,11 +99,16 @@ class Platform:
     def start(self) -> None:
         self.env = self.environment()
         (self.data_dir / "logs").mkdir(exist_ok=True)
-        for name in SERVICES:
-            self.start_service(name)
-        self.wait_until_healthy()
-        if self.web_url is not None:
-            self.start_web()
+        try:
+            for name in SERVICES:
+                self.start_service(name)
+            self.wait_until_healthy()
+            if self.web_url is not None:
+                self.start_web()
+        except BaseException:
+            # Leave no servers or services behind when start-up fails.
+            self.stop()
+            raise
 
     def start_service(self, name: str) -> None:
         """Start (or restart) one service as its own process."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -129,6 +130,7 @@ class ReportingView(Projection):
         # used only while the stored count of its events equals the count it
         # folded, so another replica's (or a rebuild's) writes just miss it.
         self._cache: OrderedDict[str, Folded] = OrderedDict()
+        self._generation: str | None = None
         self.cache_size = cache_size
 
     # --- tables -------------------------------------------------------------------
@@ -157,8 +159,9 @@ class ReportingView(Projection):
             "(key text PRIMARY KEY, value text NOT NULL)"
         )
         curs.execute(
-            f"INSERT INTO {s}.meta VALUES ('layout', %s) ON CONFLICT DO NOTHING",
-            (LAYOUT,),
+            f"INSERT INTO {s}.meta VALUES ('layout', %s), ('generation', %s) "
+            "ON CONFLICT DO NOTHING",
+            (LAYOUT, str(uuid.uuid4())),
         )
         curs.execute(
             f"""
@@ -269,6 +272,7 @@ class ReportingView(Projection):
                 "SELECT pg_advisory_xact_lock(hashtext(%s))",
                 (f"fangpin-reporting-apply-{self.schema}",),
             )
+            self._forget_if_rebuilt(curs)
             # Looked at again under the lock: a rebuild replaying the tail and the
             # live consumers may hold the same message at the same moment.
             fresh = self._untracked(curs, messages)
@@ -288,6 +292,16 @@ class ReportingView(Projection):
                 ),
             )
             self.store(curs, [m.envelope for m in fresh if m.envelope is not None])
+
+    def _forget_if_rebuilt(self, curs: Cursor[DictRow]) -> None:
+        """A rebuild swapped in new tables: what this process folded before
+        belongs to the old ones."""
+        curs.execute(f"SELECT value FROM {self.schema}.meta WHERE key = 'generation'")
+        found = curs.fetchone()
+        generation = found["value"] if found else None
+        if generation != self._generation:
+            self._cache.clear()
+            self._generation = generation
 
     def _untracked(
         self, curs: Cursor[DictRow], messages: list[Incoming]
