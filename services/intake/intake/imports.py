@@ -12,9 +12,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import multiprocessing
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,8 +30,10 @@ from psycopg import sql
 from fangpin.auth import Principal
 from fangpin.contracts import Role
 from fangpin.projection import Pool
+from fangpin.settings import Settings
 from intake.application import REGISTRARS, IntakeApplication, Saved
 from intake.errors import BadFile, ImportNotFound, NotAllowed
+from intake.registry import HouseholdData
 from intake.registryfile import (
     BY_KEY,
     NOT_IMPORTED,
@@ -46,6 +51,9 @@ State = Literal["queued", "reading", "importing", "done", "failed", "interrupted
 # long died with the process that ran it.
 SILENCE_MEANS_INTERRUPTED = timedelta(minutes=10)
 CHUNK_HOUSEHOLDS = 500
+# Starting a worker process costs seconds of CPU; below this many batches one
+# process is quicker.
+WORKERS_FROM_BATCHES = 20
 SAVE_ATTEMPTS = 3
 IN_ANOTHER_HOUSEHOLD = "this person already belongs to another registered household"
 ELSEWHERE = "the household is registered in a village outside your area"
@@ -289,8 +297,8 @@ class PostgresJobs:
 
 
 class Importer:
-    """Runs registry imports, one at a time in this process, each in a thread of
-    its own; ``on_commit`` wakes the relay after every saved batch."""
+    """Runs registry imports one at a time, each in a thread of its own;
+    ``on_commit`` wakes the relay after every saved batch."""
 
     def __init__(
         self,
@@ -298,11 +306,17 @@ class Importer:
         jobs: JobStore,
         on_commit: Callable[[], None] = lambda: None,
         chunk_size: int = CHUNK_HOUSEHOLDS,
+        workers: int = 0,
+        settings: Settings | None = None,
     ):
+        """With ``workers`` and the ``settings`` to connect with, large files are
+        saved by that many processes of their own."""
         self.app = app
         self.jobs = jobs
         self.on_commit = on_commit
         self.chunk_size = chunk_size
+        self.workers = workers if settings is not None else 0
+        self.settings = settings
         self._one_at_a_time = threading.Lock()
 
     def submit(self, path: Path, file_name: str, principal: Principal) -> ImportJob:
@@ -402,19 +416,15 @@ class Importer:
         # A person may move from a household later in the file to one earlier in
         # it: households refused only for that are tried again at the end.
         retry: list[Draft] = []
-        for chunk in _chunks(ready, self.chunk_size):
-            for draft, saved in zip(
-                chunk, self._save(chunk, job, principal), strict=True
-            ):
+        for chunk, results in self._save_all(ready, job, principal):
+            for draft, saved in zip(chunk, results, strict=True):
                 if saved.conflicts and not saved.reason:
                     retry.append(draft)
                 else:
                     self._count(job, draft, saved)
             self._record(job)
-        for chunk in _chunks(retry, self.chunk_size):
-            for draft, saved in zip(
-                chunk, self._save(chunk, job, principal), strict=True
-            ):
+        for chunk, results in self._save_all(retry, job, principal):
+            for draft, saved in zip(chunk, results, strict=True):
                 self._count(job, draft, saved)
             self._record(job)
 
@@ -427,25 +437,48 @@ class Importer:
             job.rejected,
         )
 
-    def _save(
-        self, chunk: list[Draft], job: ImportJob, principal: Principal
-    ) -> list[Saved]:
-        batch = [draft.data() for draft in chunk]
-        for attempt in range(1, SAVE_ATTEMPTS + 1):
-            try:
-                saved = self.app.save_households(
-                    batch, principal, correlation_id=job.id
+    def _save_all(
+        self, drafts: list[Draft], job: ImportJob, principal: Principal
+    ) -> Iterator[tuple[list[Draft], list[Saved]]]:
+        """Save batch after batch, in this process or in worker processes; the
+        results come back in the order of the batches either way."""
+        chunks = list(_chunks(drafts, self.chunk_size))
+        if self.workers == 0 or len(chunks) < WORKERS_FROM_BATCHES:
+            for chunk in chunks:
+                batch = [draft.data() for draft in chunk]
+                results = save_batch(self.app, batch, principal, job.id)
+                self.on_commit()
+                yield chunk, results
+            return
+
+        # Building and encrypting events is Python work: worker processes use
+        # more than one core. They save different households, and a person who
+        # moves between two batches is caught by the retry above.
+        window = 2 * self.workers
+        with ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(self.settings,),
+        ) as pool:
+            pending: deque[tuple[list[Draft], Future[list[Saved]]]] = deque()
+            for chunk in chunks:
+                batch = [draft.data() for draft in chunk]
+                pending.append(
+                    (chunk, pool.submit(_save_in_worker, batch, principal, job.id))
                 )
-            except IntegrityError:
-                # Someone changed one of these households or people meanwhile:
-                # load them again and redo the batch.
-                if attempt == SAVE_ATTEMPTS:
-                    raise
-                logger.warning("import %s: batch lost a race; retrying", job.id)
-                continue
-            self.on_commit()
-            return saved
-        raise AssertionError("unreachable")
+                if len(pending) >= window:
+                    yield self._collect(pending)
+            while pending:
+                yield self._collect(pending)
+
+    def _collect(
+        self, pending: deque[tuple[list[Draft], Future[list[Saved]]]]
+    ) -> tuple[list[Draft], list[Saved]]:
+        chunk, future = pending.popleft()
+        results = future.result()
+        self.on_commit()
+        return chunk, results
 
     def _count(self, job: ImportJob, draft: Draft, saved: Saved) -> None:
         job.rows_done += len(draft.rows)
@@ -467,6 +500,38 @@ class Importer:
         if finished:
             job.finished_at = job.updated_at
         self.jobs.update(job)
+
+
+def save_batch(
+    app: IntakeApplication,
+    batch: list[HouseholdData],
+    principal: Principal,
+    job_id: UUID,
+) -> list[Saved]:
+    for attempt in range(1, SAVE_ATTEMPTS + 1):
+        try:
+            return app.save_households(batch, principal, correlation_id=job_id)
+        except IntegrityError:
+            # Someone changed one of these households or people meanwhile:
+            # load them again and redo the batch.
+            if attempt == SAVE_ATTEMPTS:
+                raise
+            logger.warning("import %s: batch lost a race; retrying", job_id)
+    raise AssertionError("unreachable")
+
+
+# A worker process's own application, made once when the process starts.
+_WORKER: dict[str, IntakeApplication] = {}
+
+
+def _start_worker(settings: Settings) -> None:
+    _WORKER["app"] = IntakeApplication(settings, pseudonym_key=settings.pseudonym_key)
+
+
+def _save_in_worker(
+    batch: list[HouseholdData], principal: Principal, job_id: UUID
+) -> list[Saved]:
+    return save_batch(_WORKER["app"], batch, principal, job_id)
 
 
 def _chunks(drafts: list[Draft], size: int) -> Iterator[list[Draft]]:

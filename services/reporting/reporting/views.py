@@ -10,7 +10,13 @@
 A batch of messages is applied in one transaction with its tracking records. Only
 one transaction applies at a time (an advisory lock), because the sums are read,
 changed and written back; the lock also lets a rebuild swap schemas between two
-batches.
+batches. Each household touched by a batch is folded with its new events: from
+the state this process folded last time when that state is still current (it
+folded as many events as are stored), otherwise again from all its events.
+
+Bulk reads and writes pass one JSON document per statement: the locked psycopg
+has no C extension, and converting values one by one in Python costs far more
+than PostgreSQL's JSON functions.
 """
 
 from __future__ import annotations
@@ -503,7 +509,7 @@ class ReportingView(Projection):
             )
             old_home = (old["area_code"], old["village_group"]) if old else ("", "")
             new_figures = {name: share.value for name, share in shares.items()}
-            _move(deltas, old_home, home(state), old_figures, new_figures)
+            move_sums(deltas, old_home, home(state), old_figures, new_figures)
             # The row also counts the household's events, so it is always written.
             changed_households.append((folded, shares))
             changed_cases += [
@@ -1154,7 +1160,7 @@ def _recorded(row: dict[str, Any]) -> Recorded:
     )
 
 
-def _move(
+def move_sums(
     deltas: dict[tuple[str, str, str], Decimal],
     old_home: tuple[str, str],
     new_home: tuple[str, str],
@@ -1169,13 +1175,13 @@ def _move(
             for name in old.keys() | new.keys()
             if new.get(name) != old.get(name)
         }
-        _spread(deltas, new_home, changed)
+        spread_sums(deltas, new_home, changed)
         return
-    _spread(deltas, old_home, {name: -value for name, value in old.items()})
-    _spread(deltas, new_home, new)
+    spread_sums(deltas, old_home, {name: -value for name, value in old.items()})
+    spread_sums(deltas, new_home, new)
 
 
-def _spread(
+def spread_sums(
     deltas: dict[tuple[str, str, str], Decimal],
     where: tuple[str, str],
     figures: dict[str, Decimal],

@@ -420,9 +420,17 @@ def start_job(app: ScreeningApplication, job_id: UUID) -> None:
     def run() -> None:
         try:
             if app.job_workers > 1 and app.settings and worth_workers(app, job_id):
-                run_rescreen(app, app.settings, job_id, app.job_workers)
+                job = run_rescreen(app, app.settings, job_id, app.job_workers)
             else:
-                app.run_job(job_id)
+                job = app.run_job(job_id)
+            logger.info(
+                "job %s (%s) %s: %d households, %d changed",
+                job_id,
+                job.kind,
+                job.status,
+                job.done,
+                job.changed,
+            )
         except Exception:
             logger.exception("job %s stopped", job_id)
         finally:
