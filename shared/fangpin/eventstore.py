@@ -94,8 +94,25 @@ class _TrackingBatch:
         return found
 
 
+# Above this many bytes of event state, one INSERT's parameter is big enough for
+# psycopg's pipeline mode to stall for good (seen at ~0.5 MB, with both the Python
+# and the C implementation): such saves go without the pipeline.
+PIPELINE_LIMIT_BYTES = 128 * 1024
+
+
 class BatchProcessRecorder(PostgresProcessRecorder):
     """Writes the tracking records of a whole batch with its events."""
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        size = sum(len(stored.state) for stored in stored_events)
+        if size <= PIPELINE_LIMIT_BYTES:
+            return super().insert_events(stored_events, **kwargs)
+        with self.datastore.transaction(commit=True) as curs:
+            self._insert_events(curs, stored_events, **kwargs)
+            self._insert_stored_events(curs, stored_events, **kwargs)
+            return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
 
     def _insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any

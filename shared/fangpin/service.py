@@ -115,10 +115,16 @@ class Runtime:
                 await asyncio.wait_for(task, 5)
             except (TimeoutError, asyncio.CancelledError):
                 task.cancel()
-        if self.nc is not None:
-            await self.nc.drain()
-        if self.app is not None:
-            self.app.close()
+        try:
+            if self.nc is not None:
+                await self.nc.drain()
+        except Exception as error:
+            # NATS already gone: nothing is left to flush, unacked messages are
+            # delivered again; the database still has to be let go.
+            logger.warning("NATS drain failed on stop (%s)", type(error).__name__)
+        finally:
+            if self.app is not None:
+                self.app.close()
 
     def committed(self) -> None:
         """Tell the relay, from any thread, that new events wait to be published."""
