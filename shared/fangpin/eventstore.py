@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -19,7 +20,11 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import psycopg
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    project_aggregate,
+)
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
     IntegrityError,
@@ -120,6 +125,28 @@ class BatchProcessRecorder(PostgresProcessRecorder):
         for tracking in _TrackingBatch.trackings(kwargs):
             self._insert_tracking(curs, tracking)
         super()._insert_events(curs, stored_events, **{"tracking": None})
+
+    def select_many(self, originator_ids: Iterable[UUID]) -> list[StoredEvent]:
+        """Every stored event of many aggregates in one query, in version order:
+        a batch loads its aggregates at once instead of one query each."""
+        query = sql.SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {0}.{1} "
+            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
+        ).format(
+            sql.Identifier(self.datastore.schema),
+            sql.Identifier(self.events_table_name),
+        )
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(query, (list(originator_ids),))
+            return [
+                StoredEvent(
+                    originator_id=row["originator_id"],
+                    originator_version=row["originator_version"],
+                    topic=row["topic"],
+                    state=bytes(row["state"]),
+                )
+                for row in curs.fetchall()
+            ]
 
     def tracked(self, keys: Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
         """Which of these upstream messages have already been processed."""
@@ -262,6 +289,24 @@ class ServiceApplication(Application[UUID]):
         assert isinstance(recorder, BatchProcessRecorder | InMemoryBatchProcessRecorder)
         return recorder.tracked(keys)
 
+    def get_many(self, aggregate_ids: Iterable[UUID]) -> dict[UUID, Aggregate]:
+        """The aggregates that exist among ``aggregate_ids``, loaded together."""
+        recorder = self.recorder
+        wanted = list(set(aggregate_ids))
+        if not isinstance(recorder, BatchProcessRecorder):
+            found = (self.get_or_none(id_, Aggregate) for id_ in wanted)
+            return {aggregate.id: aggregate for aggregate in found if aggregate}
+        events: dict[UUID, list[Any]] = defaultdict(list)
+        for stored in recorder.select_many(wanted):
+            domain_event = self.mapper.to_domain_event(stored)
+            events[domain_event.originator_id].append(domain_event)
+        aggregates: dict[UUID, Aggregate] = {}
+        for aggregate_id, history in events.items():
+            aggregate = project_aggregate(None, history)
+            if aggregate is not None:
+                aggregates[aggregate_id] = aggregate
+        return aggregates
+
     def get_or_none(self, aggregate_id: UUID, kind: type[A]) -> A | None:
         try:
             aggregate: Aggregate = self.repository.get(aggregate_id)
@@ -281,9 +326,22 @@ class UnitOfWork:
     def __init__(self, app: ServiceApplication):
         self.app = app
         self.aggregates: dict[UUID, Aggregate] = {}
+        self.absent: set[UUID] = set()
         self.trackings: list[Tracking] = []
 
+    def preload(self, aggregate_ids: Iterable[UUID]) -> None:
+        """Load, in one query, the aggregates the batch is about to need."""
+        missing = {id_ for id_ in aggregate_ids if id_ not in self.aggregates}
+        missing -= self.absent
+        if not missing:
+            return
+        found = self.app.get_many(missing)
+        self.aggregates.update(found)
+        self.absent |= missing - found.keys()
+
     def get(self, aggregate_id: UUID, kind: type[A]) -> A | None:
+        if aggregate_id in self.absent:
+            return None
         if aggregate_id in self.aggregates:
             found = self.aggregates[aggregate_id]
             assert isinstance(found, kind)
@@ -295,6 +353,7 @@ class UnitOfWork:
 
     def add(self, aggregate: Aggregate) -> None:
         self.aggregates[aggregate.id] = aggregate
+        self.absent.discard(aggregate.id)
 
     def track(self, key: tuple[str, int]) -> None:
         self.trackings.append(Tracking(application_name=key[0], notification_id=key[1]))

@@ -57,6 +57,17 @@ class CaseworkApplication(ServiceApplication):
 
     def process(self, messages: list[Incoming]) -> None:
         unit = UnitOfWork(self)
+        households = {
+            household_cases_id(household)
+            for incoming in messages
+            if (household := getattr(incoming.data, "household_id", None))
+        }
+        unit.preload(households)
+        unit.preload(
+            found.open_case_id
+            for id_ in households
+            if (found := unit.get(id_, HouseholdCases)) and found.open_case_id
+        )
         for incoming in messages:
             unit.track(incoming.key)
             data = incoming.data
