@@ -251,25 +251,18 @@ def stored_state_bytes(app: IntakeApplication) -> float:
     return float(row["size"] or 0) if row else 0.0
 
 
-def cpu_seconds() -> float:
-    """This process and its finished worker processes; PostgreSQL's own work is
-    not in it."""
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + children.ru_utime + children.ru_stime
-
-
 class Timer:
-    """Wall-clock time and CPU time: on a busy machine the second says more
-    about the code."""
+    """Wall-clock time, and the CPU time of this process (PostgreSQL's own work
+    is not in it): on a busy machine the second says more about the code."""
 
     def __enter__(self) -> Timer:
         self.wall = -time.perf_counter()
-        self.cpu = -cpu_seconds()
+        self.cpu = -time.process_time()
         return self
 
     def __exit__(self, *_: object) -> None:
         self.wall += time.perf_counter()
-        self.cpu += cpu_seconds()
+        self.cpu += time.process_time()
 
 
 def read_only(path: Path) -> tuple[int, int, Timer]:
@@ -363,13 +356,7 @@ def run(args: argparse.Namespace, folder: Path, database_url: str) -> None:
     )
 
     app = IntakeApplication(settings, pseudonym_key=settings.pseudonym_key)
-    importer = Importer(
-        app,
-        MemoryJobs(),
-        chunk_size=args.chunk,
-        workers=args.workers,
-        settings=settings,
-    )
+    importer = Importer(app, MemoryJobs(), chunk_size=args.chunk)
     try:
         job, first = import_file(importer, path)
         assert job.state == "done" and job.rejected == 0, (job.state, job.error)
@@ -418,10 +405,7 @@ def run(args: argparse.Namespace, folder: Path, database_url: str) -> None:
     )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     say(f"peak memory:          {peak:,.0f} MB for {rows:,} rows")
-    say(
-        f"machine:              {args.workers} saving processes, load "
-        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
-    )
+    say(f"machine load:         {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -429,12 +413,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--households", type=int, default=3000)
     parser.add_argument("--format", choices=["xlsx", "csv"], default="xlsx")
     parser.add_argument("--chunk", type=int, default=500)
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=min(4, os.cpu_count() or 1),
-        help="processes that save batches; 0 saves in the importing process",
-    )
     parser.add_argument(
         "--database-url",
         default=os.environ.get("DATABASE_URL"),

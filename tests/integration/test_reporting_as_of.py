@@ -180,7 +180,7 @@ def test_live_figures_equal_the_ones_folded_again_and_each_lists_its_households(
 ):
     county_events = Events(validate=False)
     batch = []
-    for envelope in county(300, 3000, seed=3, start=moment(1, 5)):
+    for envelope in county(200, 1500, seed=3, start=moment(1, 5)):
         batch.append(county_events.incoming(envelope))
         if len(batch) == 500:
             view.process(batch)
@@ -194,7 +194,7 @@ def test_live_figures_equal_the_ones_folded_again_and_each_lists_its_households(
             assert _without_links(live[key]) == _without_links(again[key]), area
 
     total = overview(view, "510904", None, When.of("2026-01", None, None))["total"]
-    assert total["figures"]["households"] == 300
+    assert total["figures"]["households"] == 200
     assert total["figures"]["targets"] > 0 and total["figures"]["month.confirmed"] > 0
     for name in OVERVIEW_FIGURES:
         item = figure(name)

@@ -12,12 +12,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import multiprocessing
 import threading
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,7 +27,6 @@ from psycopg import sql
 from fangpin.auth import Principal
 from fangpin.contracts import Role
 from fangpin.projection import Pool
-from fangpin.settings import Settings
 from intake.application import REGISTRARS, IntakeApplication, Saved
 from intake.errors import BadFile, ImportNotFound, NotAllowed
 from intake.registry import HouseholdData
@@ -51,9 +47,6 @@ State = Literal["queued", "reading", "importing", "done", "failed", "interrupted
 # long died with the process that ran it.
 SILENCE_MEANS_INTERRUPTED = timedelta(minutes=10)
 CHUNK_HOUSEHOLDS = 500
-# Starting a worker process costs seconds of CPU; below this many batches one
-# process is quicker.
-WORKERS_FROM_BATCHES = 20
 SAVE_ATTEMPTS = 3
 IN_ANOTHER_HOUSEHOLD = "this person already belongs to another registered household"
 ELSEWHERE = "the household is registered in a village outside your area"
@@ -306,17 +299,11 @@ class Importer:
         jobs: JobStore,
         on_commit: Callable[[], None] = lambda: None,
         chunk_size: int = CHUNK_HOUSEHOLDS,
-        workers: int = 0,
-        settings: Settings | None = None,
     ):
-        """With ``workers`` and the ``settings`` to connect with, large files are
-        saved by that many processes of their own."""
         self.app = app
         self.jobs = jobs
         self.on_commit = on_commit
         self.chunk_size = chunk_size
-        self.workers = workers if settings is not None else 0
-        self.settings = settings
         self._one_at_a_time = threading.Lock()
 
     def submit(self, path: Path, file_name: str, principal: Principal) -> ImportJob:
@@ -440,45 +427,11 @@ class Importer:
     def _save_all(
         self, drafts: list[Draft], job: ImportJob, principal: Principal
     ) -> Iterator[tuple[list[Draft], list[Saved]]]:
-        """Save batch after batch, in this process or in worker processes; the
-        results come back in the order of the batches either way."""
-        chunks = list(_chunks(drafts, self.chunk_size))
-        if self.workers == 0 or len(chunks) < WORKERS_FROM_BATCHES:
-            for chunk in chunks:
-                batch = [draft.data() for draft in chunk]
-                results = save_batch(self.app, batch, principal, job.id)
-                self.on_commit()
-                yield chunk, results
-            return
-
-        # Building and encrypting events is Python work: worker processes use
-        # more than one core. They save different households, and a person who
-        # moves between two batches is caught by the retry above.
-        window = 2 * self.workers
-        with ProcessPoolExecutor(
-            max_workers=self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker,
-            initargs=(self.settings,),
-        ) as pool:
-            pending: deque[tuple[list[Draft], Future[list[Saved]]]] = deque()
-            for chunk in chunks:
-                batch = [draft.data() for draft in chunk]
-                pending.append(
-                    (chunk, pool.submit(_save_in_worker, batch, principal, job.id))
-                )
-                if len(pending) >= window:
-                    yield self._collect(pending)
-            while pending:
-                yield self._collect(pending)
-
-    def _collect(
-        self, pending: deque[tuple[list[Draft], Future[list[Saved]]]]
-    ) -> tuple[list[Draft], list[Saved]]:
-        chunk, future = pending.popleft()
-        results = future.result()
-        self.on_commit()
-        return chunk, results
+        for chunk in _chunks(drafts, self.chunk_size):
+            batch = [draft.data() for draft in chunk]
+            results = save_batch(self.app, batch, principal, job.id)
+            self.on_commit()
+            yield chunk, results
 
     def _count(self, job: ImportJob, draft: Draft, saved: Saved) -> None:
         job.rows_done += len(draft.rows)
@@ -518,20 +471,6 @@ def save_batch(
                 raise
             logger.warning("import %s: batch lost a race; retrying", job_id)
     raise AssertionError("unreachable")
-
-
-# A worker process's own application, made once when the process starts.
-_WORKER: dict[str, IntakeApplication] = {}
-
-
-def _start_worker(settings: Settings) -> None:
-    _WORKER["app"] = IntakeApplication(settings, pseudonym_key=settings.pseudonym_key)
-
-
-def _save_in_worker(
-    batch: list[HouseholdData], principal: Principal, job_id: UUID
-) -> list[Saved]:
-    return save_batch(_WORKER["app"], batch, principal, job_id)
 
 
 def _chunks(drafts: list[Draft], size: int) -> Iterator[list[Draft]]:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 from fastapi import FastAPI
 from nats.aio.msg import Msg
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import ValidationError
 
 from fangpin.contracts import ContractError, describe_validation_error
 from fangpin.inbox import Incoming, tracking_key
@@ -21,21 +18,6 @@ from intake.views import IntakeFollower, IntakeView
 
 PORT = 8101
 VIEW_SCHEMA = "intake_view"
-
-
-class IntakeSettings(BaseSettings):
-    """What only intake reads, beside the platform's settings."""
-
-    model_config = SettingsConfigDict(extra="ignore")
-
-    # Processes that save a large registry import; 0 saves it in the service's
-    # own process. Each holds a database connection while it works.
-    import_workers: int = Field(
-        default=min(4, os.cpu_count() or 1),
-        ge=0,
-        le=32,
-        alias="FANGPIN_IMPORT_WORKERS",
-    )
 
 
 def parse_department_record(msg: Msg) -> Incoming:
@@ -70,13 +52,7 @@ def build(settings: Settings) -> FastAPI:
         [router],
     )
     http.state.view = view
-    http.state.importer = Importer(
-        app,
-        jobs,
-        on_commit=runtime.committed,
-        workers=IntakeSettings().import_workers,
-        settings=settings,
-    )
+    http.state.importer = Importer(app, jobs, on_commit=runtime.committed)
     return http
 
 

@@ -292,11 +292,23 @@ def households_as_of(
         yield fold(household_id, history), history
 
 
-def _child(area: str, state: HouseholdState) -> str | None:
-    if not state.area_code.startswith(area) or not state.area_code:
+def _place(area: str, village: str, group: str) -> str | None:
+    """The child of ``area`` (a town, village or village group) a place is in."""
+    if not village or not village.startswith(area):
         return None
     length = child_length(area)
-    return state.village_group if length is None else state.area_code[:length]
+    return group if length is None else village[:length]
+
+
+def _child(area: str, state: HouseholdState) -> str | None:
+    return _place(area, state.area_code, state.village_group)
+
+
+def event_group(event: Recorded, household: HouseholdState) -> str:
+    """The village group an event happened in (see ``views.EVENT_GROUP``)."""
+    if household.area_code == event.data.get("area_code"):
+        return household.village_group
+    return ""
 
 
 def historical_overview(
@@ -307,15 +319,26 @@ def historical_overview(
     month: MonthCounts = defaultdict(lambda: defaultdict(int))
     for household, history in households_as_of(view, area, when):
         child = _child(area, household)
-        if child is None or (group is not None and household.village_group != group):
-            continue
-        for name, share in contribution(household).items():
-            state[child][name] += share.value
+        if child is not None and group in (None, household.village_group):
+            for name, share in contribution(household).items():
+                state[child][name] += share.value
+
+        # Month figures count where each event happened.
         for event in history:
-            if event.type in OVERVIEW_MONTH_TYPES and start <= event.effective_at < end:
-                month[child][event.type] += 1
-                if event.type == "CaseOpened" and event.data.get("reentry"):
-                    month[child]["CaseOpened:reentry"] += 1
+            if event.type not in OVERVIEW_MONTH_TYPES:
+                continue
+            if not start <= event.effective_at < end:
+                continue
+            happened_in = event_group(event, household)
+            if group not in (None, happened_in):
+                continue
+            child = _place(area, event.data.get("area_code", ""), happened_in)
+            if child is None:
+                continue
+            month[child][event.type] += 1
+            if event.type == "CaseOpened" and event.data.get("reentry"):
+                month[child]["CaseOpened:reentry"] += 1
+
     moment = when.effective_before or datetime.now(COUNTY_TZ)
     catalogue = view.catalogue_in_force(moment, when.known_before)
     return compose(area, group, when, state, month, catalogue)
@@ -405,14 +428,16 @@ def _month_items(
     if when.historical:
         found = []
         for household, history in households_as_of(view, area, when):
-            if _child(area, household) is None:
-                continue
-            if group is not None and household.village_group != group:
-                continue
             for event in history:
                 if event.type not in types or not start <= event.effective_at < end:
                     continue
                 if reentry_only and not event.data.get("reentry"):
+                    continue
+                village = event.data.get("area_code", "")
+                happened_in = event_group(event, household)
+                if _place(area, village, happened_in) is None:
+                    continue
+                if group not in (None, happened_in):
                     continue
                 found.append(
                     {
@@ -422,8 +447,8 @@ def _month_items(
                         "effective_at": event.effective_at,
                         "household_id": household.household_id,
                         "case_id": event.case_id,
-                        "area_code": household.area_code,
-                        "village_group": household.village_group,
+                        "area_code": village,
+                        "village_group": happened_in,
                     }
                 )
         found.sort(key=lambda row: (row["effective_at"], row["event_id"]))

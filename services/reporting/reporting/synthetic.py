@@ -403,11 +403,11 @@ MEASURES_BY_TYPE = {
 
 
 def towns_and_villages(households: int) -> list[str]:
-    """Villages of a county of this size: about 100 households each, 20 villages
-    to a town."""
-    villages = max(1, households // 100)
+    """Villages of a county of this size, as counties are laid out: about 750
+    households a village, 16 villages a town (300,000 households: 25 towns)."""
+    villages = max(1, households // 750)
     return [
-        f"510904{101 + number // 20:03d}{201 + number % 20:03d}"
+        f"510904{101 + number // 16:03d}{201 + number % 16:03d}"
         for number in range(villages)
     ]
 
@@ -435,7 +435,7 @@ def county(
 
     for number, (household, village) in enumerate(homes):
         status = "formerly_poor" if number % 25 else "never_poor"
-        group = str(1 + number % 8)
+        group = str(1 + (number // len(villages)) % 10)
         yield maker.registered(
             household, village, tick(), group, status, 1 + number % 5
         )

@@ -63,6 +63,10 @@ WHOLE = "*"
 # Department records are counted, never read, when a household is folded.
 COUNTED_ONLY = "DepartmentRecordReceived"
 ZERO = Decimal(0)
+# The village group an event happened in: its household's, when the household is
+# registered in the village the event names (a household that moved has no group
+# in the village it left).
+EVENT_GROUP = "CASE WHEN h.area_code = e.area_code THEN h.village_group ELSE '' END"
 
 
 def effective_at(envelope: Envelope) -> datetime:
@@ -774,11 +778,16 @@ class ReportingView(Projection):
         end: datetime,
         types: Iterable[str] = MONTH_EVENT_TYPES,
     ) -> dict[str, dict[str, int]]:
-        """Events effective in [start, end) per child area and event type; the
-        re-entries among the cases opened count under ``CaseOpened:reentry``."""
+        """Events effective in [start, end) per child area (where each happened)
+        and event type; re-entries among the cases opened count under
+        ``CaseOpened:reentry``."""
         length = child_length(area)
-        child = (
-            "h.village_group" if length is None else f"left(h.area_code, {int(length)})"
+        below_village = length is None or group is not None
+        child = EVENT_GROUP if length is None else f"left(e.area_code, {int(length)})"
+        joined = (
+            f"LEFT JOIN {self.schema}.households h USING (household_id)"
+            if below_village
+            else ""
         )
         with self.pool.connection() as conn, conn.cursor() as curs:
             found = _fetch_json(
@@ -786,12 +795,11 @@ class ReportingView(Projection):
                 f"SELECT json_build_array({child}, e.type, count(*), "
                 "count(*) FILTER (WHERE e.type = 'CaseOpened' "
                 "AND (e.data->>'reentry')::boolean)) AS item "
-                f"FROM {self.schema}.events e JOIN {self.schema}.households h "
-                "ON h.household_id = e.household_id "
+                f"FROM {self.schema}.events e {joined} "
                 "WHERE e.type = ANY(%(types)s) AND e.effective_at >= %(start)s "
-                "AND e.effective_at < %(end)s AND h.area_code LIKE %(prefix)s "
-                "AND (%(group)s::text IS NULL OR h.village_group = %(group)s) "
-                f"GROUP BY {child}, e.type",
+                "AND e.effective_at < %(end)s AND e.area_code LIKE %(prefix)s "
+                + (f"AND {EVENT_GROUP} = %(group)s " if group is not None else "")
+                + f"GROUP BY {child}, e.type",
                 {
                     "types": list(types),
                     "start": start,
@@ -810,18 +818,19 @@ class ReportingView(Projection):
     def ledger_counts(
         self, area: str, start: datetime, end: datetime, split: datetime
     ) -> list[dict[str, Any]]:
-        """Events per village group, type and month (before or after ``split``)."""
+        """Events per village group (where each happened), type and month
+        (before or after ``split``)."""
         with self.pool.connection() as conn, conn.cursor() as curs:
             found = _fetch_json(
                 curs,
-                "SELECT json_build_object('area_code', h.area_code, "
-                "'village_group', h.village_group, 'type', e.type, "
+                "SELECT json_build_object('area_code', e.area_code, "
+                f"'village_group', {EVENT_GROUP}, 'type', e.type, "
                 "'current', e.effective_at >= %(split)s, 'n', count(*)) AS item "
-                f"FROM {self.schema}.events e JOIN {self.schema}.households h "
-                "ON h.household_id = e.household_id "
+                f"FROM {self.schema}.events e "
+                f"LEFT JOIN {self.schema}.households h USING (household_id) "
                 "WHERE e.type = ANY(%(types)s) AND e.effective_at >= %(start)s "
-                "AND e.effective_at < %(end)s AND h.area_code LIKE %(prefix)s "
-                "GROUP BY h.area_code, h.village_group, e.type, "
+                "AND e.effective_at < %(end)s AND e.area_code LIKE %(prefix)s "
+                f"GROUP BY e.area_code, {EVENT_GROUP}, e.type, "
                 "e.effective_at >= %(split)s",
                 {
                     "types": MONTH_EVENT_TYPES,
@@ -912,18 +921,18 @@ class ReportingView(Projection):
         }
         where = (
             "e.type = ANY(%(types)s) AND e.effective_at >= %(start)s "
-            "AND e.effective_at < %(end)s AND h.area_code LIKE %(prefix)s "
-            "AND (%(group)s::text IS NULL OR h.village_group = %(group)s) "
+            "AND e.effective_at < %(end)s AND e.area_code LIKE %(prefix)s "
+            f"AND (%(group)s::text IS NULL OR {EVENT_GROUP} = %(group)s) "
             "AND (NOT %(reentry)s OR (e.data->>'reentry')::boolean)"
         )
         joined = (
-            f"FROM {self.schema}.events e JOIN {self.schema}.households h "
-            "ON h.household_id = e.household_id"
+            f"FROM {self.schema}.events e "
+            f"LEFT JOIN {self.schema}.households h USING (household_id)"
         )
         total = self.query(f"SELECT count(*) AS n {joined} WHERE {where}", params)
         found = self.query(
             "SELECT e.event_id, e.type, e.occurred_at, e.effective_at, "
-            "e.household_id, e.case_id, h.area_code, h.village_group "
+            f"e.household_id, e.case_id, e.area_code, {EVENT_GROUP} AS village_group "
             f"{joined} WHERE {where} ORDER BY e.effective_at, e.event_id "
             "LIMIT %(limit)s OFFSET %(offset)s",
             params,

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from reporting.synthetic import Events
-from reporting.views import WHOLE, move_sums, effective_at, parent
+from reporting.views import WHOLE, effective_at, move_sums, parent
 
 VILLAGE = "510904101201"
 ELSEWHERE = "510904102203"
@@ -20,7 +20,7 @@ def moved(old_home, new_home, old, new) -> dict:
     return {key: value for key, value in deltas.items() if value}
 
 
-def test_only_the_figures_that_changedmove_sums_and_at_every_level():
+def test_only_the_figures_that_changed_move_and_at_every_level():
     old = {"households": Decimal(1), "people": Decimal(3)}
     new = {"households": Decimal(1), "people": Decimal(4), "flagged": Decimal(1)}
     found = moved((VILLAGE, "2"), (VILLAGE, "2"), old, new)
@@ -37,7 +37,7 @@ def test_only_the_figures_that_changedmove_sums_and_at_every_level():
     assert moved((VILLAGE, "2"), (VILLAGE, "2"), old, old) == {}
 
 
-def test_a_household_thatmove_sumss_leaves_its_old_town_and_stays_in_the_district():
+def test_a_household_that_moves_leaves_its_old_town_and_stays_in_the_district():
     figures = {"households": Decimal(1)}
     found = moved((VILLAGE, "2"), (ELSEWHERE, "1"), figures, figures)
     assert found == {
