@@ -19,7 +19,12 @@ from nats.js import JetStreamContext
 from psycopg import sql
 
 from fangpin.contracts import EVENTS, Actor, Envelope
-from fangpin.eventstore import BatchProcessRecorder, ServiceApplication, event_id
+from fangpin.eventstore import (
+    BatchProcessRecorder,
+    ServiceApplication,
+    event_id,
+    system_actor,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,18 +50,22 @@ def to_envelope(producer: str, domain_event: Any) -> tuple[str, Envelope] | None
         if name in attributes and name not in _ENVELOPE_ATTRIBUTES
     }
     data = spec.model.model_validate(public).model_dump(mode="json")
-    meta = attributes["meta"]
+    meta = attributes.get("meta") or {}
+    this_event = event_id(domain_event.originator_id, domain_event.originator_version)
+    # A stored event is a fact: an incomplete meta must not hold up the outbox, so
+    # the chain starts at the event itself and the service stands in as actor.
+    actor = meta.get("actor") or system_actor(producer, "000000").model_dump()
     envelope = Envelope(
-        event_id=event_id(domain_event.originator_id, domain_event.originator_version),
+        event_id=this_event,
         type=spec.type,
         schema_version=spec.schema_version,
         occurred_at=domain_event.timestamp,
         producer=producer,
-        actor=Actor.model_validate(meta["actor"]),
+        actor=Actor.model_validate(actor),
         household_id=_uuid(meta.get("household_id")),
         case_id=_uuid(meta.get("case_id")),
         causation_id=_uuid(meta.get("causation_id")),
-        correlation_id=UUID(meta["correlation_id"]),
+        correlation_id=_uuid(meta.get("correlation_id")) or this_event,
         data=data,
     )
     return spec.subject, envelope

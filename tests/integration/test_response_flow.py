@@ -22,6 +22,7 @@ from casework.domain import Case, HouseholdCases, household_cases_id
 from casework.steps import Step
 from fangpin.auth import Principal
 from fangpin.contracts import Actor, Envelope, Role
+from fangpin.eventstore import Cause
 from fangpin.inbox import Inbox
 from fangpin.relay import OutboxRelay
 from fangpin.service import Conflict, Forbidden
@@ -122,7 +123,9 @@ async def walk_the_case(js, clock, intake, casework, assistance):
 
     # The identification steps, each by the right level.
     with pytest.raises(Forbidden):
-        casework.act(case.id, TOWN, lambda c, m: c.town_check("too early", m))
+        casework.act(
+            case.id, DISTRICT, lambda c, m: c.confirm_target("low_income", "x", m)
+        )
     casework.act(case.id, VILLAGE, lambda c, m: c.record_visit(True, "visited", m))
     with pytest.raises(Conflict):
         casework.act(case.id, VILLAGE, lambda c, m: c.record_visit(True, "again", m))
@@ -143,8 +146,8 @@ async def walk_the_case(js, clock, intake, casework, assistance):
 
     # Two town officials check at once: one wins, the other loses the race.
     first, second = casework.case(case.id, TOWN), casework.case(case.id, TOWN)
-    first.town_check("checked", {"actor": TOWN.actor().model_dump(mode="json")})
-    second.town_check("checked", {"actor": TOWN.actor().model_dump(mode="json")})
+    first.town_check("checked", Cause(TOWN.actor()).meta(case_id=case.id))
+    second.town_check("checked", Cause(TOWN.actor()).meta(case_id=case.id))
     casework.save(first)
     with pytest.raises(IntegrityError):
         casework.save(second)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -14,12 +13,7 @@ from enum import StrEnum
 from typing import Any, Literal, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import project_aggregate
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresAggregateRecorder
-from eventsourcing.utils import Environment, EnvType, get_topic
-from psycopg import sql
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from fangpin import departments
@@ -35,7 +29,6 @@ from fangpin.contracts import (
     VillageCode,
 )
 from fangpin.eventstore import (
-    BatchProcessRecorder,
     Cause,
     ServiceApplication,
     UnitOfWork,
@@ -76,10 +69,8 @@ from intake.registry import (
     county_today,
     household_id_for,
 )
-from intake.store import IntakeRecorder
 
 A = TypeVar("A", bound=Aggregate)
-RECORDER_TOPIC = "PROCESS_RECORDER_TOPIC"
 REGISTRARS = (Role.DISTRICT, Role.TOWN, Role.VILLAGE)
 
 
@@ -294,12 +285,6 @@ class IntakeApplication(ServiceApplication):
             raise ValueError("intake needs a pseudonym key for ID numbers")
         self.pseudonym_key = pseudonym_key or "in-memory-unit-tests"
 
-    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
-        environment = super().construct_env(name, env)
-        if environment.get(RECORDER_TOPIC) == get_topic(BatchProcessRecorder):
-            environment[RECORDER_TOPIC] = get_topic(IntakeRecorder)
-        return environment
-
     def pseudonym(self, id_number: str) -> str:
         return pseudonym(id_number, self.pseudonym_key)
 
@@ -443,41 +428,12 @@ class IntakeApplication(ServiceApplication):
         return household
 
     def load_many(self, ids: Iterable[UUID], kind: type[A]) -> dict[UUID, A]:
-        """Many aggregates in one query: a batch of a thousand households costs
-        one round trip instead of a thousand."""
-        wanted = list(set(ids))
-        recorder = self.recorder
-        if not wanted:
-            return {}
-        if not isinstance(recorder, PostgresAggregateRecorder):
-            found = (self.get_or_none(aggregate_id, kind) for aggregate_id in wanted)
-            return {aggregate.id: aggregate for aggregate in found if aggregate}
-        statement = sql.SQL(
-            "SELECT originator_id, originator_version, topic, state FROM {0}.{1} "
-            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
-        ).format(
-            sql.Identifier(recorder.datastore.schema),
-            sql.Identifier(recorder.events_table_name),
-        )
-        with recorder.datastore.transaction(commit=False) as curs:
-            curs.execute(statement, (wanted,))
-            rows = curs.fetchall()
-        history: dict[UUID, list[Any]] = defaultdict(list)
-        for row in rows:
-            aggregate_id: UUID = row["originator_id"]
-            stored = StoredEvent(
-                originator_id=aggregate_id,
-                originator_version=row["originator_version"],
-                topic=row["topic"],
-                state=bytes(row["state"]),
-            )
-            history[aggregate_id].append(self.mapper.to_domain_event(stored))
-        aggregates: dict[UUID, A] = {}
-        for aggregate_id, events in history.items():
-            aggregate = project_aggregate(None, events)
-            if isinstance(aggregate, kind):
-                aggregates[aggregate_id] = aggregate
-        return aggregates
+        """Those of these aggregates that exist, loaded in one query."""
+        return {
+            aggregate_id: aggregate
+            for aggregate_id, aggregate in self.get_many(ids).items()
+            if isinstance(aggregate, kind)
+        }
 
     # --- grid reports -------------------------------------------------------------
 
