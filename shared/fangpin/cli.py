@@ -19,6 +19,7 @@ import httpx
 
 from fangpin.auth import DEMO_PASSWORD, DEMO_USERS
 from fangpin.contracts import EVENTS, asyncapi_document, envelope_json_schema
+from fangpin.departments import record_schemas
 from fangpin.embedded import (
     EmbeddedNats,
     EmbeddedPostgres,
@@ -42,6 +43,10 @@ def write_contracts(target: Path) -> list[Path]:
             f"{spec.type}.v{spec.schema_version}": spec.model.model_json_schema()
             for spec in EVENTS.values()
         }
+    )
+    # What departments publish on dept.<department>.<kind>, one schema per kind.
+    schemas.update(
+        {f"dept.{name}": schema for name, schema in record_schemas().items()}
     )
     for name, schema in schemas.items():
         path = target / f"{name}.schema.json"

@@ -94,6 +94,9 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     psycopg.InterfaceError,
     persistence.OperationalError,
     persistence.InterfaceError,
+    # Another writer (an official's command, a sibling consumer) changed the same
+    # aggregate first: processing again on fresh state resolves it.
+    persistence.IntegrityError,
     TimeoutError,
 )
 
@@ -223,7 +226,9 @@ class Inbox:
                 await self.dead_letter(consumer, msg, str(error))
                 continue
             except TRANSIENT_ERRORS as error:
-                logger.warning("%s: waiting for the database (%s)", consumer, error)
+                logger.warning(
+                    "%s: will retry after %s", consumer, type(error).__name__
+                )
                 await msg.nak(delay=backoff_seconds(msg.metadata.num_delivered))
                 continue
             except Exception as error:

@@ -214,6 +214,40 @@ def test_live_figures_equal_the_ones_folded_again_and_each_lists_its_households(
     timeline = api.get(item["timelines"][0], headers=district)
     assert timeline.status_code == 200 and timeline.json()
 
+    ledger = api.get("/ledger", params={"month": "2026-01"}, headers=district).json()
+    county_row = next(row for row in ledger["rows"] if row["level"] == "district")
+    decided = county_row["figures"]["month.decided"]["month"]
+    assert decided == total["figures"]["month.confirmed"] + sum(
+        1
+        for item in drill(
+            view,
+            "month.rejected",
+            "510904",
+            None,
+            When.of("2026-01", None, None),
+            500,
+            0,
+        )["items"]
+    )
+    sheet = api.get(
+        "/ledger/export",
+        params={"month": "2026-01", "format": "csv"},
+        headers=district,
+    )
+    assert sheet.text.lstrip("\ufeff").startswith("层级,区划代码,名称,村民小组")
+
+    judged = api.get(
+        "/assessment",
+        params={"start": "2026-01-01", "end": "2026-12-31"},
+        headers=district,
+    ).json()
+    town = judged["towns"][0]
+    decisions = town["indicators"]["decisions_on_time"]
+    behind = api.get(
+        town["items"] + "&indicator=decisions_on_time&limit=1000", headers=district
+    ).json()
+    assert behind["total"] == decisions["count"] > 0
+
 
 def _without_links(found):
     if isinstance(found, list):

@@ -135,12 +135,14 @@ class CaseworkApplication(ServiceApplication):
         data = incoming.data
         assert isinstance(data, RiskFlagged | RiskCleared)
         household = self._household(unit, data.household_id)
+        position = incoming.key[1] if incoming.key[0] == "screening" else 0
+        if position and position < getattr(household, "risk_position", 0):
+            return  # older than the risk state already applied
         if isinstance(data, RiskFlagged):
             types = sorted(set(household.open_risk_types) | {data.target_type.value})
         else:
             types = []
-        if types != household.open_risk_types:
-            household.note_risk_types(types=types)
+        household.note_risk_types(types=types, position=position)
 
     # --- commands from officials --------------------------------------------------
 

@@ -459,6 +459,9 @@ class HouseholdCases(Aggregate):
         self.income_recorded_on: dict[int, str] = {}
         self.measures_received = 0
         self.open_risk_types: list[str] = []
+        # Screening's notification id of the risk state last applied: a flag or
+        # clear retried after a newer one must not overwrite it.
+        self.risk_position = 0
 
     @event("OpenCaseSet")
     def set_open(self, case_id: UUID | None) -> None:
@@ -483,8 +486,9 @@ class HouseholdCases(Aggregate):
         self.measures_received += 1
 
     @event("RiskTypesNoted")
-    def note_risk_types(self, types: list[str]) -> None:
+    def note_risk_types(self, types: list[str], position: int = 0) -> None:
         self.open_risk_types = types
+        self.risk_position = position
 
 
 def household_cases_id(household_id: UUID) -> UUID:

@@ -23,9 +23,6 @@ from reporting.ledger import csv_text, ledger, overview_table, table, xlsx
 from reporting.overview import BadQuery, When, drill, household_history, overview
 from reporting.parameters import (
     COUNTY_TZ,
-    DEPARTMENT_WEIGHTS,
-    TOWN_WEIGHTS,
-    month_bounds,
     parameters,
 )
 from reporting.views import ReportingView
@@ -476,34 +473,9 @@ def _period(start: date | None, end: date | None) -> tuple[date, date]:
     return start, end
 
 
-def _assess(
-    view: ReportingView, principal: Principal, area: str, start: date, end: date
-) -> tuple[list[judge.Item], set[str], set[str]]:
-    begin, finish = judge.period_bounds(start, end)
-    now = datetime.now(UTC)
-    towns = judge.town_items(
-        view.cases_for_assessment(area, begin, finish), begin, finish, now
-    )
-    town_subjects = {item.subject for item in towns}
-    if len(area) == 9:
-        town_subjects.add(f"town:{area}")
-    departments: list[judge.Item] = []
-    department_subjects: set[str] = set()
-    if len(area) == 6:
-        first, last = judge.months_of_period(start, end)
-        departments = judge.department_items(
-            view.department_records(area, begin, finish),
-            view.rejected_records(first, last),
-            view.assignments_due(area, begin, finish),
-            now,
-        )
-        department_subjects = {item.subject for item in departments}
-    if principal.role is Role.DEPARTMENT:
-        own = f"department:{principal.department}"
-        towns, town_subjects = [], set()
-        departments = [item for item in departments if item.subject == own]
-        department_subjects = {own}
-    return towns + departments, town_subjects, department_subjects
+def _own_department(principal: Principal) -> str | None:
+    """A department's officials see their own department's figures."""
+    return principal.department if principal.role is Role.DEPARTMENT else None
 
 
 @router.get("/assessment", response_model=AssessmentOut, tags=["assessment"])
@@ -520,15 +492,10 @@ def get_assessment(
     GET /parameters. The cases behind each score: its ``items`` link."""
     area, _ = scope(principal, area, None)
     start, end = _period(start, end)
-    items, towns, departments = _assess(view, principal, area, start, end)
-    summary_towns = judge.summarise(
-        [i for i in items if i.subject.startswith("town:")], TOWN_WEIGHTS, towns
+    found = judge.assess(
+        view, area, start, end, datetime.now(UTC), _own_department(principal)
     )
-    summary_departments = judge.summarise(
-        [i for i in items if i.subject.startswith("department:")],
-        DEPARTMENT_WEIGHTS,
-        departments,
-    )
+    summary_towns, summary_departments = found.summary()
     period = f"start={start.isoformat()}&end={end.isoformat()}"
 
     def subjects(summary: dict[str, Any]) -> list[dict[str, Any]]:
@@ -576,10 +543,12 @@ def assessment_items(
     if subject.startswith("town:") and not principal.covers(subject[5:]):
         _refuse(principal, subject[5:])
     start, end = _period(start, end)
-    items, _, _ = _assess(view, principal, area, start, end)
+    judged = judge.assess(
+        view, area, start, end, datetime.now(UTC), _own_department(principal)
+    )
     found = [
         item
-        for item in items
+        for item in judged.items
         if item.subject == subject
         and (indicator is None or item.indicator == indicator)
         and (outcome is None or item.outcome == outcome)
@@ -606,20 +575,11 @@ def feeds(
     today = datetime.now(COUNTY_TZ).date()
     last = end_month or today.strftime("%Y-%m")
     first = start_month or f"{last[:4]}-01"
-    months = judge.months_between(first, last)
-    if not months:
+    if first > last:
         raise BadQuery("start_month comes after end_month", "start_month")
-    begin, finish = month_bounds(first)[0], month_bounds(last)[1]
-    rejected = view.rejected_records(begin, finish) if len(area) == 6 else []
-    found = judge.feed_status(
-        view.department_records(area, begin, finish),
-        rejected,
-        months,
-        datetime.now(UTC),
-    )
-    if principal.role is Role.DEPARTMENT:
-        found = [row for row in found if row["department"] == principal.department]
-    return found
+    found = judge.feeds(view, area, first, last, datetime.now(UTC))
+    own = _own_department(principal)
+    return [row for row in found if own in (None, row["department"])]
 
 
 @router.get(
@@ -637,40 +597,9 @@ def feed_records(
 ) -> list[dict[str, Any]]:
     """The records behind a feed's figures, with links to the households."""
     area, _ = scope(principal, area, None)
-    if principal.role is Role.DEPARTMENT and principal.department != department:
+    if _own_department(principal) not in (None, department):
         raise NotFound("feed not found in your area", "department")
-    begin, finish = month_bounds(month)
-    deadline = judge.feed_deadline(month)
-    found: list[dict[str, Any]] = []
-    if outcome != "rejected":
-        for row in view.department_records(area, begin, finish):
-            if row["department"] != department:
-                continue
-            judged = "late" if row["occurred_at"] >= deadline else "on_time"
-            if outcome in (None, judged):
-                found.append(
-                    {
-                        "record_id": row["record_id"],
-                        "kind": row["kind"],
-                        "outcome": judged,
-                        "arrived_at": row["occurred_at"],
-                        "household_id": row["household_id"],
-                        "history": f"/households/{row['household_id']}/history",
-                    }
-                )
-    if outcome in (None, "rejected") and len(area) == 6:
-        for row in view.rejected_records(begin, finish):
-            if row["department"] == department:
-                found.append(
-                    {
-                        "record_id": row["record_id"],
-                        "kind": row["kind"],
-                        "outcome": "rejected",
-                        "arrived_at": row["occurred_at"],
-                        "reason": row["reason"],
-                    }
-                )
-    return found
+    return judge.feed_records(view, area, department, month, outcome)
 
 
 # --- one household, one case -------------------------------------------------------

@@ -18,6 +18,8 @@ from uuid import UUID
 
 from fangpin.contracts import DEPARTMENTS
 from reporting.parameters import (
+    DEPARTMENT_WEIGHTS,
+    TOWN_WEIGHTS,
     day_end,
     day_start,
     due_at,
@@ -28,6 +30,7 @@ from reporting.parameters import (
     parse_month,
     within_limit,
 )
+from reporting.views import ReportingView
 
 MET, MISSED, PENDING = "met", "missed", "pending"
 COUNTED = "counted"
@@ -346,3 +349,118 @@ def months_of_period(start: date, end: date) -> tuple[datetime, datetime]:
     first = month_bounds(start.strftime("%Y-%m"))[0]
     last = month_bounds(end.strftime("%Y-%m"))[1]
     return first, last
+
+
+# --- reading the view ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Assessment:
+    items: list[Item]
+    towns: set[str]
+    departments: set[str]
+
+    def summary(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Towns' and departments' indicators and scores."""
+        towns = summarise(
+            [i for i in self.items if i.subject.startswith("town:")],
+            TOWN_WEIGHTS,
+            self.towns,
+        )
+        departments = summarise(
+            [i for i in self.items if i.subject.startswith("department:")],
+            DEPARTMENT_WEIGHTS,
+            self.departments,
+        )
+        return towns, departments
+
+
+def assess(
+    view: ReportingView,
+    area: str,
+    start: date,
+    end: date,
+    now: datetime,
+    department: str | None = None,
+) -> Assessment:
+    """Everything judged in the area over [start, end] (days, county time):
+    towns always, departments when the area is a whole county; ``department``
+    narrows it to that department alone."""
+    begin, finish = period_bounds(start, end)
+    towns = town_items(
+        view.cases_for_assessment(area, begin, finish), begin, finish, now
+    )
+    town_subjects = {item.subject for item in towns}
+    if len(area) == 9:
+        town_subjects.add(f"town:{area}")
+    departments: list[Item] = []
+    if len(area) == 6:
+        first, last = months_of_period(start, end)
+        departments = department_items(
+            view.department_records(area, begin, finish),
+            view.rejected_records(first, last),
+            view.assignments_due(area, begin, finish),
+            now,
+        )
+    department_subjects = {item.subject for item in departments}
+    if department is not None:
+        own = f"department:{department}"
+        return Assessment(
+            [item for item in departments if item.subject == own], set(), {own}
+        )
+    return Assessment(towns + departments, town_subjects, department_subjects)
+
+
+def feeds(
+    view: ReportingView, area: str, first: str, last: str, now: datetime
+) -> list[dict[str, Any]]:
+    """Feed status per department and month from ``first`` to ``last``."""
+    months = months_between(first, last)
+    begin, finish = month_bounds(first)[0], month_bounds(last)[1]
+    # Rejected records name no household, hence no area: a county's office sees them.
+    rejected = view.rejected_records(begin, finish) if len(area) == 6 else []
+    return feed_status(
+        view.department_records(area, begin, finish), rejected, months, now
+    )
+
+
+def feed_records(
+    view: ReportingView,
+    area: str,
+    department: str,
+    month: str,
+    outcome: str | None,
+) -> list[dict[str, Any]]:
+    """The records behind one department's month: on time, late or rejected."""
+    begin, finish = month_bounds(month)
+    deadline = feed_deadline(month)
+    found: list[dict[str, Any]] = []
+    if outcome != "rejected":
+        for row in view.department_records(area, begin, finish):
+            if row["department"] != department:
+                continue
+            judged = "late" if row["occurred_at"] >= deadline else "on_time"
+            if outcome in (None, judged):
+                found.append(
+                    {
+                        "record_id": row["record_id"],
+                        "kind": row["kind"],
+                        "outcome": judged,
+                        "arrived_at": row["occurred_at"],
+                        "household_id": row["household_id"],
+                        "history": f"/households/{row['household_id']}/history",
+                    }
+                )
+    if outcome in (None, "rejected") and len(area) == 6:
+        for row in view.rejected_records(begin, finish):
+            if row["department"] == department:
+                found.append(
+                    {
+                        "record_id": row["record_id"],
+                        "kind": row["kind"],
+                        "outcome": "rejected",
+                        "arrived_at": row["occurred_at"],
+                        "reason": row["reason"],
+                    }
+                )
+    return found
