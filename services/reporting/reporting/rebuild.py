@@ -50,7 +50,15 @@ UPSTREAM = {
     "ASSISTANCE": "assistance.>",
 }
 # Compared after a rebuild (``meta`` holds the tables' generation, new each time).
-TABLES = ("tracking", "events", "causes", "households", "cases", "area_figures")
+TABLES = (
+    "tracking",
+    "events",
+    "causes",
+    "households",
+    "cases",
+    "area_figures",
+    "month_figures",
+)
 FETCH_TIMEOUT = 5.0
 
 

@@ -39,7 +39,7 @@ from fangpin.contracts import Contract, Envelope
 from fangpin.inbox import Incoming
 from fangpin.projection import Pool, Projection, rows
 from reporting.figures import MONTH_EVENT_TYPES
-from reporting.parameters import day_start
+from reporting.parameters import day_start, month_bounds, month_of
 from reporting.state import (
     CaseState,
     HouseholdState,
@@ -63,6 +63,9 @@ WHOLE = "*"
 # Department records are counted, never read, when a household is folded.
 COUNTED_ONLY = "DepartmentRecordReceived"
 ZERO = Decimal(0)
+# Month figures kept as running counts: the events whose effective date never
+# moves (a flag's does, see ``_settle_effective``).
+COUNTED_MONTHLY = frozenset(MONTH_EVENT_TYPES) - frozenset(DERIVED)
 # The village group an event happened in: its household's, when the household is
 # registered in the village the event names (a household that moved has no group
 # in the village it left).
@@ -270,6 +273,21 @@ class ReportingView(Projection):
             f"CREATE INDEX IF NOT EXISTS area_figures_parent "
             f"ON {s}.area_figures (parent, village_group)"
         )
+        curs.execute(
+            f"""
+            CREATE TABLE IF NOT EXISTS {s}.month_figures (
+                area_code text NOT NULL,
+                month text NOT NULL,
+                type text NOT NULL,
+                parent text NOT NULL,
+                n bigint NOT NULL,
+                PRIMARY KEY (area_code, month, type)
+            )"""
+        )
+        curs.execute(
+            f"CREATE INDEX IF NOT EXISTS month_figures_parent "
+            f"ON {s}.month_figures (parent, month)"
+        )
 
     # --- applying a batch ---------------------------------------------------------
 
@@ -365,6 +383,8 @@ class ReportingView(Projection):
             versions,
         )
 
+        self._count_months(curs, new)
+
         arrived: dict[str, list[Recorded]] = defaultdict(list)
         for envelope in new:
             household = household_of(envelope)
@@ -372,6 +392,44 @@ class ReportingView(Projection):
                 arrived[household].append(recorded_of(envelope))
         touched_cases = {case_of(e) for e in new}
         self._refresh(curs, arrived, {c for c in touched_cases if c is not None})
+
+    def _count_months(self, curs: Cursor[DictRow], new: list[Envelope]) -> None:
+        """Count the events of the month figures per village, town and district
+        and month, where they happened. A flag's month may still move (its causes
+        settle it), so flags are counted from the events when asked."""
+        counts: dict[tuple[str, str, str], int] = defaultdict(int)
+        for envelope in new:
+            if envelope.type not in COUNTED_MONTHLY:
+                continue
+            village = envelope.data.get("area_code") or ""
+            if len(village) != 12:
+                continue
+            month = month_of(effective_at(envelope))
+            kinds = [envelope.type]
+            if envelope.type == "CaseOpened" and envelope.data.get("reentry"):
+                kinds.append("CaseOpened:reentry")
+            for kind in kinds:
+                for area in (village, village[:9], village[:6]):
+                    counts[(area, month, kind)] += 1
+        if not counts:
+            return
+        curs.execute(
+            f"""
+            INSERT INTO {self.schema}.month_figures AS m
+                (area_code, month, type, parent, n)
+            SELECT a, m, t, p, n FROM json_to_recordset(%s::json)
+                AS x(a text, m text, t text, p text, n bigint)
+            ON CONFLICT (area_code, month, type) DO UPDATE SET n = m.n + EXCLUDED.n
+            """,
+            (
+                _json(
+                    [
+                        {"a": a, "m": m, "t": t, "p": parent((a, WHOLE, t)), "n": n}
+                        for (a, m, t), n in counts.items()
+                    ]
+                ),
+            ),
+        )
 
     def _insert_events(
         self, curs: Cursor[DictRow], envelopes: list[Envelope]
@@ -782,6 +840,10 @@ class ReportingView(Projection):
         and event type; re-entries among the cases opened count under
         ``CaseOpened:reentry``."""
         length = child_length(area)
+        wanted = list(types)
+        whole_months = _whole_month(start, end)
+        if length is not None and whole_months and set(wanted) <= COUNTED_MONTHLY:
+            return self._counted(area, whole_months, wanted)
         below_village = length is None or group is not None
         child = EVENT_GROUP if length is None else f"left(e.area_code, {int(length)})"
         joined = (
@@ -813,6 +875,23 @@ class ReportingView(Projection):
             counts[code][kind] = n
             if reentries:
                 counts[code]["CaseOpened:reentry"] = reentries
+        return counts
+
+    def _counted(
+        self, area: str, month: str, types: list[str]
+    ) -> dict[str, dict[str, int]]:
+        kinds = types + [f"{kind}:reentry" for kind in types if kind == "CaseOpened"]
+        with self.pool.connection() as conn, conn.cursor() as curs:
+            found = _fetch_json(
+                curs,
+                "SELECT json_build_array(area_code, type, n) AS item "
+                f"FROM {self.schema}.month_figures "
+                "WHERE parent = %s AND month = %s AND type = ANY(%s)",
+                (area, month, kinds),
+            )
+        counts: dict[str, dict[str, int]] = defaultdict(dict)
+        for code, kind, n in found:
+            counts[code][kind] = n
         return counts
 
     def ledger_counts(
@@ -1212,3 +1291,9 @@ def parent(key: tuple[str, str, str]) -> str:
     if group != WHOLE:
         return area[:9]
     return {12: area[:9], 9: area[:6]}.get(len(area), "")
+
+
+def _whole_month(start: datetime, end: datetime) -> str | None:
+    """The month [start, end) is exactly, if it is one."""
+    month = month_of(start)
+    return month if month_bounds(month) == (start, end) else None
