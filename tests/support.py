@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import random
+import secrets
+import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -14,9 +20,52 @@ import psycopg
 from nats.js import JetStreamContext
 
 from fangpin.auth import Principal
+from fangpin.cli import SERVICES, WEB_PORT_OFFSET, Platform
 from fangpin.contracts import Actor, Envelope, Role
+from fangpin.embedded import start_nats
 from fangpin.idnumber import make_id_number
 from fangpin.relay import HEADER_NOTIFICATION_ID, HEADER_PRODUCER
+
+
+def free_port_block(size: int) -> int:
+    """A block of free ports, looked for from a random start: other suites may be
+    looking at the same time."""
+    chance = random.Random()
+    for _ in range(200):
+        base = chance.randrange(20000, 60000)
+        try:
+            for port in range(base, base + size):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError("no free block of ports")
+
+
+@contextmanager
+def running_platform(
+    postgres_url: str, data: Path, web: bool = False, **settings: str
+) -> Iterator[Platform]:
+    """The services as separate processes (and the web process if asked), on a
+    NATS server and a database of their own; everything stops afterwards."""
+    nats_server = start_nats(data / "nats", secrets.token_hex(32))
+    env = {
+        **os.environ,
+        "NATS_URL": nats_server.url,
+        "DATABASE_URL": create_database(postgres_url),
+        "FANGPIN_DEV_ISSUER": "1",
+        **settings,
+    }
+    size = len(SERVICES) + (1 if web else 0)
+    base = free_port_block(size) - (WEB_PORT_OFFSET if web else 0)
+    platform = Platform(data, base, env=env, web=web)
+    try:
+        platform.start()
+        yield platform
+    finally:
+        platform.stop()
+        nats_server.stop()
 
 
 def create_database(server_url: str) -> str:

@@ -8,7 +8,6 @@ to skip them.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,10 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from fangpin.cli import SERVICES, WEB_PORT_OFFSET, Platform
-from fangpin.embedded import start_nats
-from tests.e2e.test_slice import free_port_block
-from tests.support import create_database
+from fangpin.cli import Platform
+from tests.support import running_platform
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -55,21 +52,8 @@ def platform(
 ) -> Iterator[Platform]:
     """The five services and the web process, on servers of their own."""
     data = tmp_path_factory.mktemp("web-platform")
-    nats_server = start_nats(data / "nats", secrets.token_hex(32))
-    env = {
-        **os.environ,
-        "NATS_URL": nats_server.url,
-        "DATABASE_URL": create_database(postgres_url),
-        "FANGPIN_DEV_ISSUER": "1",
-    }
-    base = free_port_block(len(SERVICES) + 1) - WEB_PORT_OFFSET
-    running = Platform(data, base, env=env, web=True)
-    try:
-        running.start()
+    with running_platform(postgres_url, data, web=True) as running:
         yield running
-    finally:
-        running.stop()
-        nats_server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,7 @@ agree with the event stores once everything has caught up."""
 
 from __future__ import annotations
 
-import os
 import random
-import secrets
 import signal
 import threading
 import time
@@ -16,10 +14,7 @@ import httpx
 import psycopg
 import pytest
 
-from fangpin.cli import SERVICES, Platform
-from fangpin.embedded import start_nats
-from tests.e2e.test_slice import free_port_block
-from tests.support import create_database, household_form
+from tests.support import household_form, running_platform
 
 pytestmark = pytest.mark.e2e
 HOUSEHOLDS = 60
@@ -28,19 +23,8 @@ HOUSEHOLDS = 60
 @pytest.fixture(scope="module")
 def platform(postgres_url, tmp_path_factory):
     data = tmp_path_factory.mktemp("chaos")
-    nats_server = start_nats(data / "nats", secrets.token_hex(32))
-    env = {
-        **os.environ,
-        "NATS_URL": nats_server.url,
-        "DATABASE_URL": create_database(postgres_url),
-        "FANGPIN_DEV_ISSUER": "1",
-        "FANGPIN_BATCH_SIZE": "20",
-    }
-    running = Platform(data, free_port_block(len(SERVICES)), env=env)
-    running.start()
-    yield running
-    running.stop()
-    nats_server.stop()
+    with running_platform(postgres_url, data, FANGPIN_BATCH_SIZE="20") as running:
+        yield running
 
 
 def sign_in(http: httpx.Client, url: str, user: str) -> dict[str, str]:

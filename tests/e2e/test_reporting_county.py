@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import random
-import secrets
-import socket
 import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -21,11 +17,9 @@ import nats
 import pytest
 from openpyxl import load_workbook
 
-from fangpin.cli import SERVICES, Platform
-from fangpin.embedded import start_nats
 from fangpin.idnumber import make_id_number
 from reporting.parameters import COUNTY_TZ
-from tests.support import create_database, eventually
+from tests.support import eventually, running_platform
 
 pytestmark = pytest.mark.e2e
 
@@ -37,37 +31,11 @@ RECORD_DAY = TODAY - timedelta(days=1)
 A, B, C = "510904101201", "510904101202", "510904102201"
 
 
-def port_block(size: int) -> int:
-    """A free block of ports, looked for from a random start: other suites may be
-    looking at the same time."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(30000, 60000)
-        try:
-            for port in range(base, base + size):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-    raise RuntimeError("no free block of ports")
-
-
 @pytest.fixture(scope="module")
 def platform(postgres_url, tmp_path_factory):
     data = tmp_path_factory.mktemp("county")
-    nats_server = start_nats(data / "nats", secrets.token_hex(32))
-    env = {
-        **os.environ,
-        "NATS_URL": nats_server.url,
-        "DATABASE_URL": create_database(postgres_url),
-        "FANGPIN_DEV_ISSUER": "1",
-    }
-    running = Platform(data, port_block(len(SERVICES)), env=env)
-    running.start()
-    yield running
-    running.stop()
-    nats_server.stop()
+    with running_platform(postgres_url, data) as running:
+        yield running
 
 
 class Client:

@@ -5,9 +5,6 @@ is granted, the case is closed, and reporting shows it all."""
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import socket
 from datetime import date
 from typing import Any
 
@@ -15,42 +12,18 @@ import httpx
 import nats
 import pytest
 
-from fangpin.cli import SERVICES, Platform
-from fangpin.embedded import start_nats
 from fangpin.idnumber import mask
-from tests.support import create_database, eventually, household_form
+from tests.support import eventually, household_form, running_platform
 
 pytestmark = pytest.mark.e2e
-
-
-def free_port_block(size: int) -> int:
-    for base in range(23100, 60000, 37):
-        try:
-            for port in range(base, base + size):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-    raise RuntimeError("no free block of ports")
 
 
 @pytest.fixture(scope="module")
 def platform(postgres_url, tmp_path_factory):
     """The five services as separate processes, on servers of their own."""
     data = tmp_path_factory.mktemp("platform")
-    nats_server = start_nats(data / "nats", secrets.token_hex(32))
-    env = {
-        **os.environ,
-        "NATS_URL": nats_server.url,
-        "DATABASE_URL": create_database(postgres_url),
-        "FANGPIN_DEV_ISSUER": "1",
-    }
-    running = Platform(data, free_port_block(len(SERVICES)), env=env)
-    running.start()
-    yield running
-    running.stop()
-    nats_server.stop()
+    with running_platform(postgres_url, data) as running:
+        yield running
 
 
 class Client:
