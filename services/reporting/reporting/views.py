@@ -1069,11 +1069,13 @@ class ReportingView(Projection):
             conn.cursor(name="reporting_as_of") as curs,
         ):
             curs.itersize = 20_000
+            # One JSON text per row: parsed by the C decoder instead of column by
+            # column in Python.
             curs.execute(
-                f"SELECT event_id, type, occurred_at, effective_at, household_id, "
-                f"case_id, CASE WHEN type = %(counted)s "
+                "SELECT json_build_array(event_id, type, occurred_at, effective_at, "
+                "household_id, case_id, CASE WHEN type = %(counted)s "
                 "THEN jsonb_build_object('area_code', data->'area_code') "
-                f"ELSE data END AS data FROM {self.schema}.events "
+                f"ELSE data END)::text AS item FROM {self.schema}.events "
                 "WHERE household_id IN (SELECT DISTINCT household_id "
                 f"FROM {self.schema}.events WHERE area_code LIKE %(prefix)s) "
                 "AND (%(effective)s::timestamptz IS NULL "
@@ -1088,7 +1090,7 @@ class ReportingView(Projection):
                 },
             )
             for row in curs:
-                yield _recorded(row)
+                yield _recorded_json(json.loads(row["item"]))
 
     def cases_for_assessment(
         self, area: str, start: datetime, end: datetime
@@ -1233,18 +1235,6 @@ def _recorded_json(item: list[Any]) -> Recorded:
         household_id=item[4],
         case_id=item[5],
         data=item[6],
-    )
-
-
-def _recorded(row: dict[str, Any]) -> Recorded:
-    return Recorded(
-        event_id=str(row["event_id"]),
-        type=row["type"],
-        occurred_at=row["occurred_at"],
-        effective_at=row["effective_at"],
-        household_id=_text(row["household_id"]),
-        case_id=_text(row["case_id"]),
-        data=row["data"],
     )
 
 
