@@ -90,13 +90,12 @@ def system_actor(service: str, area_code: str) -> Actor:
     return Actor(user_id=service, role=Role.SYSTEM, area_code=area_code[:6])
 
 
-class _TrackingBatch:
-    @staticmethod
-    def trackings(kwargs: dict[str, Any]) -> list[Tracking]:
-        found: list[Tracking] = list(kwargs.get("trackings") or [])
-        if kwargs.get("tracking") is not None:
-            found.append(kwargs["tracking"])
-        return found
+def _trackings(kwargs: dict[str, Any]) -> list[Tracking]:
+    """The tracking records a save carries: a batch's, and the library's own."""
+    found: list[Tracking] = list(kwargs.get("trackings") or [])
+    if kwargs.get("tracking") is not None:
+        found.append(kwargs["tracking"])
+    return found
 
 
 # Above this many bytes of event state, one INSERT's parameter is big enough for
@@ -122,7 +121,7 @@ class BatchProcessRecorder(PostgresProcessRecorder):
     def _insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
-        for tracking in _TrackingBatch.trackings(kwargs):
+        for tracking in _trackings(kwargs):
             self._insert_tracking(curs, tracking)
         super()._insert_events(curs, stored_events, **{"tracking": None})
 
@@ -176,7 +175,7 @@ class InMemoryBatchProcessRecorder(POPOProcessRecorder):
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
         super()._assert_uniqueness(stored_events)
-        for tracking in _TrackingBatch.trackings(kwargs):
+        for tracking in _trackings(kwargs):
             if tracking.notification_id in self._tracking_ids(tracking):
                 raise IntegrityError(f"already tracked: {tracking}")
 
@@ -184,7 +183,7 @@ class InMemoryBatchProcessRecorder(POPOProcessRecorder):
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         notification_ids = super()._update_table(stored_events)
-        for tracking in _TrackingBatch.trackings(kwargs):
+        for tracking in _trackings(kwargs):
             self._tracked.setdefault(tracking.application_name, set()).add(
                 tracking.notification_id
             )
