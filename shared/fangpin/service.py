@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -13,9 +13,10 @@ import nats
 import psycopg
 import uvicorn
 from eventsourcing import persistence
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
@@ -50,6 +51,35 @@ class Conflict(DomainError):
 
 class Forbidden(DomainError):
     status_code = 403
+
+
+#: How often a command that lost a race is run again before the person is asked
+#: to reload: background events rarely touch one record more than twice in a row.
+COMMAND_ATTEMPTS = 4
+
+
+class RetryLostRace(APIRoute):
+    """Runs a command again when it lost an optimistic-concurrency race.
+
+    The inbox records upstream events on the same aggregates officials act on
+    (an aid grant lands on the case an official is closing). The command read the
+    aggregate a moment too early; reading it again and re-deciding is exactly what
+    the official would do after a reload, so the service does it for them. The
+    body is cached on the request, so the second run sees the same input.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def retrying(request: Request) -> Response:
+            for attempt in range(1, COMMAND_ATTEMPTS):
+                try:
+                    return await handler(request)
+                except persistence.IntegrityError:
+                    await asyncio.sleep(0.02 * attempt)
+            return await handler(request)
+
+        return retrying
 
 
 class Runtime:

@@ -15,9 +15,9 @@ from assistance.views import AssistanceView
 from fangpin.auth import CurrentPrincipal
 from fangpin.contracts import Role
 from fangpin.measures import MEASURES
-from fangpin.service import Runtime, runtime_of
+from fangpin.service import RetryLostRace, Runtime, runtime_of
 
-router = APIRouter()
+router = APIRouter(route_class=RetryLostRace)
 
 
 def assistance(request: Request) -> AssistanceApplication:

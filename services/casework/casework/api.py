@@ -17,9 +17,9 @@ from casework.views import QueueView
 from fangpin.auth import CurrentPrincipal
 from fangpin.contracts import PlannedMeasure, TargetType
 from fangpin.measures import MEASURES
-from fangpin.service import DomainError, Runtime, runtime_of
+from fangpin.service import DomainError, RetryLostRace, Runtime, runtime_of
 
-router = APIRouter()
+router = APIRouter(route_class=RetryLostRace)
 
 
 def casework(request: Request) -> CaseworkApplication:

@@ -17,7 +17,7 @@ from fangpin import departments
 from fangpin.auth import CurrentPrincipal, Principal
 from fangpin.contracts import DEPARTMENTS, Role
 from fangpin.idnumber import mask
-from fangpin.service import Runtime, runtime_of
+from fangpin.service import RetryLostRace, Runtime, runtime_of
 from intake.application import (
     DepartmentRecordIn,
     HouseholdIn,
@@ -39,7 +39,7 @@ from intake.spreadsheet import (
 )
 from intake.views import IntakeView
 
-router = APIRouter()
+router = APIRouter(route_class=RetryLostRace)
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 PROBLEMS_SHOWN = 100
 Month = Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]

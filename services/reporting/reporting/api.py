@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fangpin.auth import CurrentPrincipal, Principal
 from fangpin.contracts import Actor, Role
-from fangpin.service import NotFound
+from fangpin.service import NotFound, RetryLostRace
 from reporting import assessment as judge
 from reporting.figures import FIGURES, figure
 from reporting.ledger import csv_text, ledger, overview_table, table, xlsx
@@ -28,7 +28,7 @@ from reporting.parameters import (
 from reporting.views import ReportingView
 
 logger = logging.getLogger(__name__)
-router = APIRouter()
+router = APIRouter(route_class=RetryLostRace)
 AREA = re.compile(r"^\d{6}(\d{3}){0,2}$")
 
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import BaseModel, Field
 
 from fangpin.auth import CurrentPrincipal
-from fangpin.service import Runtime, runtime_of
+from fangpin.service import RetryLostRace, Runtime, runtime_of
 from screening.application import RESCREEN, ScreeningApplication
 from screening.catalogue import Catalogue, Evaluation, Indicator
 from screening.domain import CatalogueDraft, ScreeningJob
@@ -24,7 +24,7 @@ from screening.workers import PARALLEL_FROM, run_rescreen
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter()
+router = APIRouter(route_class=RetryLostRace)
 
 
 def screening(request: Request) -> ScreeningApplication:
