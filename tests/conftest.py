@@ -1,9 +1,9 @@
 """Real servers for integration and end-to-end tests, started by the test run.
 
 With ``NATS_URL`` and ``DATABASE_URL`` set, the tests use those servers instead;
-otherwise a private PostgreSQL (pgserver) serves the whole run and each test gets
-its own database, and each test gets its own NATS server (they start in
-milliseconds), so streams never leak from one test into another.
+otherwise one PostgreSQL serves the whole run and each test gets its own database,
+and each test gets its own NATS server, so streams never leak from one test into
+another. The servers are the embedded ones or containers: see ``tests/servers.py``.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import nats
 import pytest
 from nats.aio.client import Client
 
-from fangpin.embedded import start_nats, start_postgres
 from fangpin.settings import Settings, get_settings
+from tests.servers import nats_server, postgres_server
 from tests.support import create_database
 
 
@@ -27,9 +27,8 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if "DATABASE_URL" in os.environ:
         yield os.environ["DATABASE_URL"]
         return
-    server = start_postgres(tmp_path_factory.mktemp("pg"))
-    yield server.url
-    server.stop()
+    with postgres_server(tmp_path_factory.mktemp("pg")) as url:
+        yield url
 
 
 @pytest.fixture
@@ -43,9 +42,8 @@ def nats_url(tmp_path: Path) -> Iterator[str]:
     if "NATS_URL" in os.environ:
         yield os.environ["NATS_URL"]
         return
-    server = start_nats(tmp_path / "nats", secrets.token_hex(32))
-    yield server.url
-    server.stop()
+    with nats_server(tmp_path / "nats") as url:
+        yield url
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import secrets
 import socket
 import time
 import uuid
@@ -22,9 +21,9 @@ from nats.js import JetStreamContext
 from fangpin.auth import Principal
 from fangpin.cli import SERVICES, WEB_PORT_OFFSET, Platform
 from fangpin.contracts import Actor, Envelope, Role
-from fangpin.embedded import start_nats
 from fangpin.idnumber import make_id_number
 from fangpin.relay import HEADER_NOTIFICATION_ID, HEADER_PRODUCER
+from tests.servers import nats_server
 
 
 def free_port_block(size: int) -> int:
@@ -49,23 +48,22 @@ def running_platform(
 ) -> Iterator[Platform]:
     """The services as separate processes (and the web process if asked), on a
     NATS server and a database of their own; everything stops afterwards."""
-    nats_server = start_nats(data / "nats", secrets.token_hex(32))
-    env = {
-        **os.environ,
-        "NATS_URL": nats_server.url,
-        "DATABASE_URL": create_database(postgres_url),
-        "FANGPIN_DEV_ISSUER": "1",
-        **settings,
-    }
-    size = len(SERVICES) + (1 if web else 0)
-    base = free_port_block(size) - (WEB_PORT_OFFSET if web else 0)
-    platform = Platform(data, base, env=env, web=web)
-    try:
-        platform.start()
-        yield platform
-    finally:
-        platform.stop()
-        nats_server.stop()
+    with nats_server(data / "nats") as nats_url:
+        env = {
+            **os.environ,
+            "NATS_URL": nats_url,
+            "DATABASE_URL": create_database(postgres_url),
+            "FANGPIN_DEV_ISSUER": "1",
+            **settings,
+        }
+        size = len(SERVICES) + (1 if web else 0)
+        base = free_port_block(size) - (WEB_PORT_OFFSET if web else 0)
+        platform = Platform(data, base, env=env, web=web)
+        try:
+            platform.start()
+            yield platform
+        finally:
+            platform.stop()
 
 
 def create_database(server_url: str) -> str:
