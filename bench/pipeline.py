@@ -145,7 +145,7 @@ def free_port_block(size: int) -> int:
 
 
 def cipher_key() -> str:
-    from eventsourcing.cipher import AESCipher
+    from eventsourcing.cryptography import AESCipher
 
     return AESCipher.create_key(num_bytes=32)
 

@@ -32,7 +32,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 import psycopg
-from eventsourcing.cipher import AESCipher
+from eventsourcing.cryptography import AESCipher
 
 from fangpin.auth import Principal
 from fangpin.contracts import Role

@@ -32,7 +32,7 @@ import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from eventsourcing.cipher import AESCipher
+from eventsourcing.cryptography import AESCipher
 
 from fangpin.auth import Principal
 from fangpin.contracts import (

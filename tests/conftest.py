@@ -65,7 +65,7 @@ def settings(database_url: str, nats_url: str, monkeypatch: pytest.MonkeyPatch):
 
 
 def _cipher_key() -> str:
-    from eventsourcing.cipher import AESCipher
+    from eventsourcing.cryptography import AESCipher
 
     return AESCipher.create_key(num_bytes=32)
 

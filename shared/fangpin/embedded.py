@@ -61,7 +61,7 @@ def load_secrets(data_dir: Path) -> dict[str, str]:
 
 
 def _aes_key() -> str:
-    from eventsourcing.cipher import AESCipher
+    from eventsourcing.cryptography import AESCipher
 
     return AESCipher.create_key(num_bytes=32)
 

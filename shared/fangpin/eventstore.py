@@ -121,9 +121,29 @@ class BatchProcessRecorder(PostgresProcessRecorder):
     def _insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
-        for tracking in _trackings(kwargs):
-            self._insert_tracking(curs, tracking)
+        trackings = _trackings(kwargs)
+        if trackings:
+            # One statement for the whole batch: a row each, as the library's
+            # multi-row tracking keeps them, so a message seen before still
+            # fails the batch on the primary key.
+            self._check_has_multi_row_tracking_table(curs)
+            curs.execute(
+                self._insert_trackings_statement(),
+                (
+                    [tracking.application_name for tracking in trackings],
+                    [tracking.notification_id for tracking in trackings],
+                ),
+            )
         super()._insert_events(curs, stored_events, **{"tracking": None})
+
+    def _insert_trackings_statement(self) -> sql.Composed:
+        return sql.SQL(
+            "INSERT INTO {0}.{1} (application_name, notification_id) "
+            "SELECT * FROM unnest(%s::text[], %s::bigint[])"
+        ).format(
+            sql.Identifier(self.datastore.schema),
+            sql.Identifier(self.tracking_table_name),
+        )
 
     def select_many(self, originator_ids: Iterable[UUID]) -> list[StoredEvent]:
         """Every stored event of many aggregates in one query, in version order:
@@ -261,7 +281,7 @@ class ServiceApplication(Application[UUID]):
             env["POSTGRES_LOCK_TIMEOUT"] = "5"
             env["PROCESS_RECORDER_TOPIC"] = "fangpin.eventstore:BatchProcessRecorder"
         if settings is not None and settings.cipher_key:
-            env["CIPHER_TOPIC"] = "eventsourcing.cipher:AESCipher"
+            env["CIPHER_TOPIC"] = "eventsourcing.cryptography:AESCipher"
             env["CIPHER_KEY"] = settings.cipher_key
         self._in_memory = in_memory
         if in_memory:

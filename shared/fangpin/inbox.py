@@ -15,6 +15,7 @@ record per upstream message in a single transaction. Acks follow the commit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import Callable
@@ -163,24 +164,59 @@ class Inbox:
         pull = await self.js().pull_subscribe_bind(
             subscription.durable, stream=subscription.stream
         )
+        # One batch is fetched while the one before is being stored, so the
+        # round trip to the server overlaps the transaction instead of following
+        # it. Order is kept: batches are handled one after the other.
+        fetched: asyncio.Queue[list[Msg]] = asyncio.Queue(maxsize=1)
+        fetcher = asyncio.create_task(self._fetch_ahead(pull, subscription, fetched))
         try:
             while not stopping.is_set():
                 try:
-                    batch = await pull.fetch(self.batch_size, timeout=1.0)
+                    batch = await asyncio.wait_for(fetched.get(), timeout=1.0)
                 except TimeoutError:
-                    continue
-                except Exception as error:
-                    logger.warning(
-                        "%s: fetch failed (%s)",
-                        subscription.durable,
-                        type(error).__name__,
-                    )
-                    await asyncio.sleep(1.0)
+                    if fetcher.done():
+                        fetcher.result()  # raises what stopped the fetching
                     continue
                 await self.handle_batch(subscription.durable, batch)
         finally:
+            fetcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await fetcher
+            # A batch fetched but not handled goes back at once rather than
+            # after the ack wait.
+            while not fetched.empty():
+                for msg in fetched.get_nowait():
+                    with contextlib.suppress(Exception):
+                        await msg.nak()
             # An open pull subscription would hold up the connection's drain.
             await pull.unsubscribe()
+
+    async def _fetch_ahead(
+        self,
+        pull: JetStreamContext.PullSubscription,
+        subscription: Subscription,
+        fetched: asyncio.Queue[list[Msg]],
+    ) -> None:
+        while True:
+            try:
+                batch = await pull.fetch(self.batch_size, timeout=1.0)
+            except TimeoutError:
+                continue
+            except Exception as error:
+                logger.warning(
+                    "%s: fetch failed (%s)",
+                    subscription.durable,
+                    type(error).__name__,
+                )
+                await asyncio.sleep(1.0)
+                continue
+            try:
+                await fetched.put(batch)
+            except asyncio.CancelledError:
+                for msg in batch:
+                    with contextlib.suppress(Exception):
+                        await msg.nak()
+                raise
 
     async def handle_batch(self, consumer: str, batch: list[Msg]) -> None:
         ready: list[tuple[Msg, Incoming]] = []
