@@ -6,6 +6,12 @@ village whose code starts with it.
 
 from __future__ import annotations
 
+from datetime import timedelta, timezone
+
+# Every county the platform serves keeps China Standard Time: a day, a month and a
+# working day are counted on this clock, whatever the servers' zone.
+COUNTY_TIME = timezone(timedelta(hours=8), "CST")
+
 
 def town_of(area_code: str) -> str:
     return area_code[:9]

@@ -96,6 +96,7 @@ def my_queue(
     """What waits on you: your level's steps in your area, oldest deadline first,
     with counts by step and the overdue (orange) and escalated (red) ones."""
     limits = app.time_limits()
+    calendar = limits.calendar
     current = {step: limits.limit(step) for step in LEVEL_OF_STEP}
     filters = {
         "step": step.value if step else None,
@@ -109,7 +110,7 @@ def my_queue(
     for row in found["cases"]:
         limit_ = current[Step(row["step"])]
         row["due_at"] = add_days(
-            row["step_started_at"], limit_.days, limit_.working_days
+            row["step_started_at"], limit_.days, limit_.working_days, calendar
         )
         row["state"] = (
             "escalated"
@@ -124,8 +125,11 @@ def my_queue(
 def _case_out(app: CaseworkApplication, case: Case) -> CaseOut:
     due = None
     if case.step in LEVEL_OF_STEP:
-        limit = app.time_limits().limit(case.step)
-        due = add_days(case.step_started_at, limit.days, limit.working_days)
+        limits = app.time_limits()
+        limit = limits.limit(case.step)
+        due = add_days(
+            case.step_started_at, limit.days, limit.working_days, limits.calendar
+        )
     return CaseOut(
         case_id=case.id,
         household_id=case.household_id,
@@ -496,3 +500,33 @@ def change_time_limit(
         step, form.days, form.escalate_after, form.working_days, principal
     )
     return _limits_out(app)
+
+
+class CalendarIO(BaseModel):
+    """Public holidays (days off on weekdays) and worked weekend days."""
+
+    holidays: list[date] = Field(default_factory=list, max_length=400)
+    workdays: list[date] = Field(default_factory=list, max_length=200)
+
+
+def _calendar_out(app: CaseworkApplication) -> CalendarIO:
+    calendar = app.time_limits().calendar
+    return CalendarIO(
+        holidays=sorted(calendar.holidays), workdays=sorted(calendar.workdays)
+    )
+
+
+@router.get("/calendar", response_model=CalendarIO, tags=["time limits"])
+def work_calendar(_: CurrentPrincipal, app: Casework) -> CalendarIO:
+    """The days that count for limits kept in working days."""
+    return _calendar_out(app)
+
+
+@router.put("/calendar", response_model=CalendarIO, tags=["time limits"])
+def change_work_calendar(
+    form: CalendarIO, principal: CurrentPrincipal, app: Casework
+) -> CalendarIO:
+    """Replace the district's holidays and worked weekend days; deadlines of open
+    steps follow the new calendar from now on, warnings already given stay."""
+    app.change_calendar(form.holidays, form.workdays, principal)
+    return _calendar_out(app)

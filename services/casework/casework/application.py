@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -22,8 +22,14 @@ from casework.domain import (
     household_cases_id,
 )
 from casework.elimination import unmet_conditions
-from casework.steps import LEVEL_OF_STEP, NEXT_LEVEL, ROLES_OF_LEVEL, Step
-from fangpin.areas import town_of
+from casework.steps import (
+    LEVEL_OF_STEP,
+    NEXT_LEVEL,
+    ROLES_OF_LEVEL,
+    Step,
+    WorkCalendar,
+)
+from fangpin.areas import COUNTY_TIME, town_of
 from fangpin.auth import Principal
 from fangpin.contracts import (
     AidGranted,
@@ -265,18 +271,50 @@ class CaseworkApplication(ServiceApplication):
         self.save(limits)
         return limits
 
+    def change_calendar(
+        self, holidays: list[date], workdays: list[date], principal: Principal
+    ) -> TimeLimits:
+        """The district's public holidays and worked weekend days; deadlines of
+        open steps follow the new calendar from then on."""
+        if principal.role is not Role.DISTRICT:
+            raise Forbidden("the working calendar is set by the district office")
+        both = sorted(set(holidays) & set(workdays))
+        if both:
+            raise DomainError(
+                f"{both[0].isoformat()} is listed both as a holiday and as worked",
+                "workdays",
+            )
+        weekdays = [day for day in workdays if day.weekday() < 5]
+        if weekdays:
+            raise DomainError(
+                f"{weekdays[0].isoformat()} is a weekday: only weekend days can "
+                "be listed as worked",
+                "workdays",
+            )
+        limits = self.time_limits()
+        limits.change_calendar(
+            holidays=sorted({day.isoformat() for day in holidays}),
+            workdays=sorted({day.isoformat() for day in workdays}),
+            meta=Cause(principal.actor()).meta(),
+        )
+        self.save(limits)
+        return limits
+
     def watch_deadlines(
         self, candidates: list[dict[str, Any]], now: datetime
     ) -> tuple[int, int]:
         """Warn and escalate the steps past their limits; returns the counts."""
         limits = self.time_limits()
+        calendar = limits.calendar
         warned = escalated = 0
         for row in candidates:
             step = Step(row["step"])
             limit = limits.limit(step)
             started = row["step_started_at"]
-            due = add_days(started, limit.days, limit.working_days)
-            escalate_at = add_days(started, limit.escalate_after, limit.working_days)
+            due = add_days(started, limit.days, limit.working_days, calendar)
+            escalate_at = add_days(
+                started, limit.escalate_after, limit.working_days, calendar
+            )
             if now < due:
                 continue
             case = self.get_or_none(row["case_id"], Case)
@@ -302,14 +340,21 @@ class CaseworkApplication(ServiceApplication):
         return warned, escalated
 
 
-def add_days(start: datetime, days: int, working_days: bool) -> datetime:
-    """The deadline: calendar days, or working days (Monday to Friday)."""
+def add_days(
+    start: datetime,
+    days: int,
+    working_days: bool,
+    calendar: WorkCalendar | None = None,
+) -> datetime:
+    """The deadline: calendar days, or working days by the district's calendar
+    (Monday to Friday when it has none), counted on the county's clock."""
     if not working_days:
         return start + timedelta(days=days)
+    calendar = calendar or WorkCalendar()
     moment = start
     left = days
     while left > 0:
         moment += timedelta(days=1)
-        if moment.weekday() < 5:
+        if calendar.is_working(moment.astimezone(COUNTY_TIME).date()):
             left -= 1
     return moment

@@ -16,6 +16,7 @@ from casework.steps import (
     Level,
     Step,
     TimeLimit,
+    WorkCalendar,
 )
 from fangpin.eventstore import stable_id
 
@@ -525,5 +526,20 @@ class TimeLimits(Aggregate):
             "working_days": working_days,
         }
 
+    @event("WorkCalendarChanged")
+    def change_calendar(
+        self, holidays: list[str], workdays: list[str], meta: dict[str, Any]
+    ) -> None:
+        self.holidays = sorted(holidays)
+        self.workdays = sorted(workdays)
+
     def limit(self, step: Step) -> TimeLimit:
         return TimeLimit(**self.limits[step.value])
+
+    @property
+    def calendar(self) -> WorkCalendar:
+        # Limits stored before the district kept a calendar have none yet.
+        return WorkCalendar(
+            holidays=frozenset(map(date.fromisoformat, getattr(self, "holidays", []))),
+            workdays=frozenset(map(date.fromisoformat, getattr(self, "workdays", []))),
+        )

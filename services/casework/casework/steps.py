@@ -8,6 +8,7 @@ the moment the case entered it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 
 from fangpin.contracts import Role
@@ -62,6 +63,24 @@ class TimeLimit:
     days: int
     escalate_after: int
     working_days: bool = True
+
+
+@dataclass(frozen=True)
+class WorkCalendar:
+    """Which days count as working days for the limits kept in working days.
+
+    Monday to Friday, except the public holidays the district lists, plus the
+    weekend days it lists as worked (the make-up days that come with a long
+    holiday).
+    """
+
+    holidays: frozenset[date] = frozenset()
+    workdays: frozenset[date] = frozenset()
+
+    def is_working(self, day: date) -> bool:
+        if day in self.workdays:
+            return True
+        return day.weekday() < 5 and day not in self.holidays
 
 
 # Defaults after national practice: home check within 2 working days, a decision
