@@ -319,6 +319,23 @@ class CaseEscalated(CaseStepEvent):
     to_level: str
 
 
+class TimeLimitChanged(Contract):
+    """The district changed a step's limit; it applies to open steps from then on."""
+
+    step: str
+    days: int = Field(ge=1)
+    escalate_after: int = Field(ge=2)
+    working_days: bool
+
+
+class WorkCalendarChanged(Contract):
+    """The district's whole working calendar as it now stands: weekdays that are
+    public holidays, and weekend days that are worked."""
+
+    holidays: list[date] = Field(default_factory=list)
+    workdays: list[date] = Field(default_factory=list)
+
+
 # --- assistance ------------------------------------------------------------------
 
 
@@ -550,6 +567,20 @@ EVENTS: dict[str, EventSpec] = {
             "casework",
             "casework.case.escalated",
             summary="A step passed its second limit; the next level takes it.",
+        ),
+        EventSpec(
+            "TimeLimitChanged",
+            TimeLimitChanged,
+            "casework",
+            "casework.limits.changed",
+            summary="The district changed a step's time limit.",
+        ),
+        EventSpec(
+            "WorkCalendarChanged",
+            WorkCalendarChanged,
+            "casework",
+            "casework.limits.calendar",
+            summary="The district's public holidays and worked weekend days.",
         ),
         EventSpec(
             "MeasureAssigned",

@@ -497,3 +497,36 @@ async def test_every_overview_figure_matches_what_the_county_fed_in(platform):
         1,
         "on_time",
     )
+
+
+async def test_reporting_judges_by_the_limits_casework_publishes(platform):
+    client = Client(platform.urls)
+    holidays = ["2027-02-16", "2027-02-17"]
+
+    client.ok(
+        "PUT",
+        "casework",
+        "/time-limits/decision",
+        "district01",
+        json={"days": 8, "escalate_after": 15, "working_days": True},
+    )
+    client.ok(
+        "PUT",
+        "casework",
+        "/calendar",
+        "district01",
+        json={"holidays": holidays, "workdays": ["2027-02-20"]},
+    )
+
+    def published() -> dict[str, Any] | None:
+        found = client.ok("GET", "reporting", "/parameters", "district01")
+        return found if found["holidays"] == holidays else None
+
+    found = await eventually(published, within=30)
+    assert found["step_limits"]["decision"] == {
+        "days": 8,
+        "escalate_after": 15,
+        "working_days": True,
+    }
+    assert found["workdays"] == ["2027-02-20"]
+    assert found["step_limits"]["visit"]["days"] == 2

@@ -23,6 +23,7 @@ from reporting.ledger import csv_text, ledger, overview_table, table, xlsx
 from reporting.overview import BadQuery, When, drill, household_history, overview
 from reporting.parameters import (
     COUNTY_TZ,
+    StepLimits,
     parameters,
 )
 from reporting.views import ReportingView
@@ -650,7 +651,7 @@ def case_timeline(
 
 
 @router.get("/parameters", tags=["assessment"])
-def get_parameters(_: CurrentPrincipal) -> dict[str, object]:
-    """The time limits, feed deadline, county clock and score weights reporting
-    judges by (its own copy; casework's limits may have been changed since)."""
-    return parameters()
+def get_parameters(_: CurrentPrincipal, view: View) -> dict[str, object]:
+    """The time limits and working calendar in force now (casework's, as it
+    published them), the feed deadline, the county clock and the score weights."""
+    return parameters(StepLimits.from_events(view.limit_changes()))

@@ -18,17 +18,17 @@ from uuid import UUID
 
 from fangpin.contracts import DEPARTMENTS
 from reporting.parameters import (
+    DEFAULT_LIMITS,
     DEPARTMENT_WEIGHTS,
     TOWN_WEIGHTS,
+    StepLimits,
     day_end,
     day_start,
-    due_at,
     feed_deadline,
     month_bounds,
     month_of,
     next_month,
     parse_month,
-    within_limit,
 )
 from reporting.views import ReportingView
 
@@ -86,29 +86,38 @@ def _parse(moment: Any) -> datetime | None:
 
 
 def town_items(
-    cases: Iterable[dict[str, Any]], start: datetime, end: datetime, now: datetime
+    cases: Iterable[dict[str, Any]],
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    limits: StepLimits = DEFAULT_LIMITS,
 ) -> list[Item]:
-    """What each town did with its cases in [start, end)."""
+    """What each town did with its cases in [start, end), each step judged by the
+    limits in force when it ended (or now, while it is open)."""
     items: list[Item] = []
     for case in cases:
         subject = f"town:{case['town_code']}"
         ids = {"household_id": case["household_id"], "case_id": case["case_id"]}
         opened = case["opened_at"]
         if start <= opened < end:
-            items += _first_visit(subject, ids, case, now)
+            items += _first_visit(subject, ids, case, now, limits)
             if case["reentry"]:
                 items.append(Item(subject, "reentries", COUNTED, **ids))
         for record in case["steps"]:
-            items += _step_items(subject, ids, case, record, start, end, now)
+            items += _step_items(subject, ids, case, record, (start, end), now, limits)
     return items
 
 
 def _first_visit(
-    subject: str, ids: dict[str, Any], case: dict[str, Any], now: datetime
+    subject: str,
+    ids: dict[str, Any],
+    case: dict[str, Any],
+    now: datetime,
+    limits: StepLimits,
 ) -> list[Item]:
     opened = case["opened_at"]
     visited = case["first_visit_at"]
-    due = due_at("visit", opened)
+    due = limits.due_at("visit", opened, visited or now)
     assert due is not None
     if visited is None:
         outcome = MISSED if now >= due else PENDING
@@ -132,15 +141,16 @@ def _step_items(
     ids: dict[str, Any],
     case: dict[str, Any],
     record: dict[str, Any],
-    start: datetime,
-    end: datetime,
+    period: tuple[datetime, datetime],
     now: datetime,
+    limits: StepLimits,
 ) -> list[Item]:
+    start, end = period
     step = record["step"]
     started = _parse(record["started_at"])
     ended = _parse(record["ended_at"])
     assert started is not None
-    due = due_at(step, started)
+    due = limits.due_at(step, started, ended or now)
     if due is None:
         return []
     detail = {"step": step, "started_at": started, "ended_at": ended, "due_at": due}
@@ -148,7 +158,7 @@ def _step_items(
     # A step belongs to the period it ended in; an open step, to every period it
     # is open in, once its limit has passed.
     if ended is not None and start <= ended < end:
-        on_time = within_limit(step, started, ended)
+        on_time = ended <= due
         outcome = MET if on_time else MISSED
         items.append(Item(subject, "steps_on_time", outcome, **ids, detail=detail))
         if step == "decision" and case["decision"]:
@@ -388,7 +398,11 @@ def assess(
     narrows it to that department alone."""
     begin, finish = period_bounds(start, end)
     towns = town_items(
-        view.cases_for_assessment(area, begin, finish), begin, finish, now
+        view.cases_for_assessment(area, begin, finish),
+        begin,
+        finish,
+        now,
+        StepLimits.from_events(view.limit_changes()),
     )
     town_subjects = {item.subject for item in towns}
     if len(area) == 9:

@@ -1,16 +1,18 @@
-"""Reporting's own parameters: the county's clock, the time limits steps are judged
+"""Reporting's parameters: the county's clock, the time limits steps are judged
 by, the department feed deadline and the weights of the assessment score.
 
-Reporting judges from events alone, so it keeps its own copy of these numbers
-rather than asking casework. The time limits are casework's defaults (home visit
-within 2 working days, a decision within about 20); when the district changes a
-limit in casework, change it here too, or the assessment judges by the old one.
+Reporting judges from events alone. The time limits start from casework's defaults
+(home visit within 2 working days, a decision within about 20); when the district
+changes a limit or its working calendar, casework publishes the change and
+reporting judges each step by the limits and calendar in force when the step
+ended (or now, for a step still open), as casework does.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
+from typing import Any
 
 # China keeps one clock without daylight saving; months and days are the county's.
 COUNTY_TZ = timezone(timedelta(hours=8), "UTC+08:00")
@@ -52,32 +54,107 @@ TOWN_WEIGHTS = {
 DEPARTMENT_WEIGHTS = {"records_on_time": 0.6, "measures_on_time": 0.4}
 
 
-def add_days(start: datetime, days: int, working_days: bool) -> datetime:
-    """A step's deadline: calendar days, or working days (Monday to Friday),
-    counted the way casework counts them."""
+@dataclass(frozen=True)
+class WorkCalendar:
+    """Weekdays that are public holidays, weekend days that are worked."""
+
+    holidays: frozenset[date] = frozenset()
+    workdays: frozenset[date] = frozenset()
+
+    def is_working(self, day: date) -> bool:
+        if day in self.workdays:
+            return True
+        return day.weekday() < 5 and day not in self.holidays
+
+
+def add_days(
+    start: datetime,
+    days: int,
+    working_days: bool,
+    calendar: WorkCalendar | None = None,
+) -> datetime:
+    """A step's deadline: calendar days, or working days by the district's
+    calendar, counted on the county's clock the way casework counts them."""
     if not working_days:
         return start + timedelta(days=days)
+    calendar = calendar or WorkCalendar()
     moment = start
     left = days
     while left > 0:
         moment += timedelta(days=1)
-        if moment.weekday() < 5:
+        if calendar.is_working(moment.astimezone(COUNTY_TZ).date()):
             left -= 1
     return moment
 
 
-def within_limit(step: str, started_at: datetime, ended_at: datetime) -> bool:
-    limit = STEP_LIMITS.get(step)
-    if limit is None:
-        return True
-    return ended_at <= add_days(started_at, limit.days, limit.working_days)
+@dataclass
+class StepLimits:
+    """The limits and calendars the district has had, each from when it changed.
+
+    Built from casework's ``TimeLimitChanged`` and ``WorkCalendarChanged`` events;
+    before any change, casework's defaults and Monday to Friday hold.
+    """
+
+    changes: dict[str, list[tuple[datetime, StepLimit]]] = field(default_factory=dict)
+    calendars: list[tuple[datetime, WorkCalendar]] = field(default_factory=list)
+
+    @classmethod
+    def from_events(cls, rows: list[dict[str, Any]]) -> StepLimits:
+        """``rows``: the change events (type, occurred_at, data), oldest first."""
+        limits = cls()
+        for row in rows:
+            data = row["data"]
+            if row["type"] == "TimeLimitChanged":
+                limit = StepLimit(
+                    int(data["days"]),
+                    int(data["escalate_after"]),
+                    bool(data["working_days"]),
+                )
+                limits.changes.setdefault(data["step"], []).append(
+                    (row["occurred_at"], limit)
+                )
+            elif row["type"] == "WorkCalendarChanged":
+                calendar = WorkCalendar(
+                    frozenset(map(date.fromisoformat, data.get("holidays", []))),
+                    frozenset(map(date.fromisoformat, data.get("workdays", []))),
+                )
+                limits.calendars.append((row["occurred_at"], calendar))
+        return limits
+
+    def limit(self, step: str, at: datetime) -> StepLimit | None:
+        found = STEP_LIMITS.get(step)
+        for changed_at, limit in self.changes.get(step, []):
+            if changed_at <= at:
+                found = limit
+        return found
+
+    def calendar(self, at: datetime) -> WorkCalendar:
+        found = WorkCalendar()
+        for changed_at, calendar in self.calendars:
+            if changed_at <= at:
+                found = calendar
+        return found
+
+    def due_at(self, step: str, started_at: datetime, at: datetime) -> datetime | None:
+        """When the step was due, by the limit and calendar in force at ``at``."""
+        limit = self.limit(step, at)
+        if limit is None:
+            return None
+        return add_days(started_at, limit.days, limit.working_days, self.calendar(at))
+
+    def within(self, step: str, started_at: datetime, ended_at: datetime) -> bool:
+        """Whether a step ended within the limit in force when it ended."""
+        due = self.due_at(step, started_at, ended_at)
+        return due is None or ended_at <= due
+
+    def current(self, now: datetime) -> dict[str, dict[str, Any]]:
+        return {
+            step: dict(self.limit(step, now).__dict__)  # type: ignore[union-attr]
+            for step in STEP_LIMITS
+        }
 
 
-def due_at(step: str, started_at: datetime) -> datetime | None:
-    limit = STEP_LIMITS.get(step)
-    if limit is None:
-        return None
-    return add_days(started_at, limit.days, limit.working_days)
+DEFAULT_LIMITS = StepLimits()
 
 
 def day_start(day: date) -> datetime:
@@ -127,18 +204,17 @@ def feed_deadline(month: str) -> datetime:
     return day_end(following.replace(day=FEED_DEADLINE_DAY))
 
 
-def parameters() -> dict[str, object]:
-    """Everything above, for the API page that documents them."""
+def parameters(
+    limits: StepLimits = DEFAULT_LIMITS, now: datetime | None = None
+) -> dict[str, object]:
+    """Everything above as it stands now, for the API page that documents them."""
+    now = now or datetime.now(UTC)
+    calendar = limits.calendar(now)
     return {
         "county_timezone": "UTC+08:00",
-        "step_limits": {
-            step: {
-                "days": limit.days,
-                "escalate_after": limit.escalate_after,
-                "working_days": limit.working_days,
-            }
-            for step, limit in STEP_LIMITS.items()
-        },
+        "step_limits": limits.current(now),
+        "holidays": sorted(calendar.holidays),
+        "workdays": sorted(calendar.workdays),
         "feed_deadline_day": FEED_DEADLINE_DAY,
         "town_weights": TOWN_WEIGHTS,
         "department_weights": DEPARTMENT_WEIGHTS,

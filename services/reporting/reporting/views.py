@@ -1104,6 +1104,14 @@ class ReportingView(Projection):
             {"prefix": area + "%", "start": start, "end": end},
         )
 
+    def limit_changes(self) -> list[dict[str, Any]]:
+        """The district's time-limit and calendar changes, oldest first."""
+        return self.query(
+            f"SELECT type, occurred_at, data FROM {self.schema}.events "
+            "WHERE type IN ('TimeLimitChanged', 'WorkCalendarChanged') "
+            "ORDER BY occurred_at, event_id"
+        )
+
     def department_records(
         self, area: str, start: datetime, end: datetime
     ) -> list[dict[str, Any]]:

@@ -13,11 +13,12 @@ from reporting.assessment import (
     town_items,
 )
 from reporting.parameters import (
+    DEFAULT_LIMITS,
     TOWN_WEIGHTS,
+    StepLimits,
     add_days,
     feed_deadline,
     month_bounds,
-    within_limit,
 )
 
 MONDAY = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -28,8 +29,45 @@ def test_working_days_skip_the_weekend():
     friday = MONDAY + timedelta(days=4)
     assert add_days(friday, 2, working_days=True) == friday + timedelta(days=4)
     assert add_days(friday, 2, working_days=False) == friday + timedelta(days=2)
-    assert within_limit("visit", friday, friday + timedelta(days=4))
-    assert not within_limit("visit", friday, friday + timedelta(days=4, seconds=1))
+    within = DEFAULT_LIMITS.within
+    assert within("visit", friday, friday + timedelta(days=4))
+    assert not within("visit", friday, friday + timedelta(days=4, seconds=1))
+
+
+def test_a_step_is_judged_by_the_limit_and_calendar_in_force_when_it_ended():
+    changed = MONDAY + timedelta(days=4)
+    limits = StepLimits.from_events(
+        [
+            {
+                "type": "TimeLimitChanged",
+                "occurred_at": changed,
+                "data": {
+                    "step": "visit",
+                    "days": 5,
+                    "escalate_after": 8,
+                    "working_days": True,
+                },
+            },
+            {
+                "type": "WorkCalendarChanged",
+                "occurred_at": changed,
+                # Wednesday and Thursday off.
+                "data": {"holidays": ["2026-03-04", "2026-03-05"], "workdays": []},
+            },
+        ]
+    )
+    # Ended on Thursday, before the change: two working days, due Wednesday.
+    thursday = MONDAY + timedelta(days=3)
+    assert not limits.within("visit", MONDAY, thursday)
+    # Ended after it: five working days without Wednesday and Thursday (Tuesday,
+    # Friday, Monday, Tuesday, Wednesday), so due on the Wednesday after.
+    assert limits.due_at("visit", MONDAY, changed) == MONDAY + timedelta(days=9)
+    assert limits.within("visit", MONDAY, MONDAY + timedelta(days=9))
+    assert not limits.within("visit", MONDAY, MONDAY + timedelta(days=9, seconds=1))
+    # Steps without a change keep casework's defaults.
+    assert limits.limit("decision", changed) == DEFAULT_LIMITS.limit(
+        "decision", changed
+    )
 
 
 def test_a_month_and_its_feed_deadline_are_in_county_time():
