@@ -1,5 +1,5 @@
 """Officials' pages: the queue of their level, and a case with its current
-step's action."""
+step's action and the aid granted against it."""
 
 from __future__ import annotations
 
@@ -11,10 +11,23 @@ from uuid import UUID
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
+from web.aid import (
+    case_grants,
+    grant_body,
+    grant_fields,
+    grant_totals,
+    green_channel,
+    may_grant,
+    may_stop,
+    offered_measures,
+    period_text,
+    plan_delivery,
+    quantity_text,
+)
 from web.client import ApiError, UserApi
 from web.deps import Api, CurrentUser, Form, Lang
-from web.format import CHINA
-from web.i18n import label
+from web.format import CHINA, measure_name
+from web.i18n import label, translator
 from web.present import (
     risk_hits,
     suggested_target_type,
@@ -154,6 +167,10 @@ async def _optional(call: Any) -> Any:
         raise
 
 
+async def _nothing() -> None:
+    return None
+
+
 async def case_page(
     request: Request,
     user: User,
@@ -168,13 +185,25 @@ async def case_page(
     status_code: int = 200,
 ) -> Response:
     case = await api.get("casework", f"/cases/{case_id}")
-    household, timeline, history, measures, grants, risk = await asyncio.gather(
-        _optional(api.get("intake", f"/households/{case['household_id']}")),
+    granting = may_grant(user, case)
+    household_id = case["household_id"]
+    (
+        household,
+        timeline,
+        history,
+        measures,
+        household_grants,
+        risk,
+        budgets,
+    ) = await asyncio.gather(
+        _optional(api.get("intake", f"/households/{household_id}")),
         _optional(api.get("reporting", f"/cases/{case_id}/timeline")),
         api.get("casework", f"/cases/{case_id}/history"),
         _optional(api.get("assistance", "/measures")),
-        _optional(api.get("assistance", f"/households/{case['household_id']}/grants")),
-        _optional(api.get("screening", f"/households/{case['household_id']}/risk")),
+        _optional(api.get("assistance", f"/households/{household_id}/grants")),
+        _optional(api.get("screening", f"/households/{household_id}/risk")),
+        # Funding sources with a budget, offered when aid may be granted here.
+        _optional(api.get("assistance", "/budgets")) if granting else _nothing(),
     )
     timeline = timeline or []
     by_code = {measure["code"]: measure for measure in measures or []}
@@ -183,6 +212,9 @@ async def case_page(
     notices = [entry for entry in history if entry["type"] == "NoticePublished"]
     last_review = reviews[-1]["details"] if reviews else None
     today = datetime.now(CHINA).date()
+    suggested_type = case.get("target_type") or suggested_target_type(timeline)
+    grants = case_grants(household_grants, str(case_id))
+    aid_done = request.query_params.get("aid", "")
     return render(
         request,
         "case.html",
@@ -192,15 +224,28 @@ async def case_page(
             "rows": timeline_rows(timeline, lang, by_code),
             "hits": risk_hits(timeline),
             "risk": risk,
-            "suggested_type": case.get("target_type")
-            or suggested_target_type(timeline),
+            "suggested_type": suggested_type,
             "measures": by_code,
             "plan_measures": [
                 measure
                 for measure in measures or []
                 if measure["target_type"] == case.get("target_type")
             ],
-            "grants": (grants or {}).get("grants", []),
+            "grants": grants,
+            "grant_totals": grant_totals(grants),
+            "plan_delivery": plan_delivery(case.get("plan"), grants, today),
+            "can_grant": granting,
+            "green_channel": green_channel(case),
+            "grant_fields": grant_fields(case),
+            "measure_groups": offered_measures(user, measures or [], suggested_type),
+            "funding_sources": sorted(
+                {budget["funding_source"] for budget in budgets or []}
+            ),
+            "may_stop": lambda grant: may_stop(user, grant),
+            "quantity_text": quantity_text(lang),
+            "period_text": lambda period: period_text(period, lang),
+            "this_month": today.strftime("%Y-%m"),
+            "aid_done": aid_done if aid_done in ("granted", "stopped") else "",
             "escalated": escalated,
             "can_act": may_act(user, case, escalated),
             "actions": ACTIONS_OF_STEP.get(case["step"], []),
@@ -306,6 +351,98 @@ def field_errors(action: str, error: ApiError, body: dict[str, Any]) -> dict[str
                 continue
         fields[parts[0] if parts[0] == "measures" else name] = reason
     return fields
+
+
+def grant_errors(
+    error: ApiError, body: dict[str, Any], lang: str
+) -> tuple[dict[str, str], str]:
+    """Assistance's reasons by form field; a second grant of the same measure
+    for the same period is said plainly, beside the period."""
+    t = translator(lang)
+    fields = dict(error.fields)
+    if error.status == 409 and "period" in fields:
+        fields["period"] = t(
+            "grant.duplicate",
+            measure=measure_name(body.get("measure"), lang),
+            period=period_text(str(body.get("period", "")), lang),
+        )
+    return fields, error.message
+
+
+# Registered before the step actions, whose path would otherwise take "grants"
+# for an action's name.
+@router.post("/cases/{case_id}/grants", include_in_schema=False)
+async def grant_aid(
+    request: Request,
+    case_id: UUID,
+    user: CurrentUser,
+    api: Api,
+    lang: Lang,
+    form: Form,
+) -> Response:
+    t = translator(lang)
+    measures = await _optional(api.get("assistance", "/measures")) or []
+    units = {measure["code"]: measure["unit"] for measure in measures}
+    body, problems = grant_body(str(case_id), form, units)
+    errors = {name: t(key) for name, key in problems.items()}
+    message = ""
+    status_code = 422
+    if not errors:
+        try:
+            await api.post("assistance", "/grants", body)
+        except ApiError as error:
+            if error.status >= 500:
+                raise
+            errors, message = grant_errors(error, body, lang)
+            status_code = error.status
+        else:
+            return RedirectResponse(
+                f"/cases/{case_id}?aid=granted#grants", status_code=303
+            )
+    return await case_page(
+        request,
+        user,
+        api,
+        lang,
+        case_id,
+        action="grant",
+        errors=errors,
+        message=message,
+        values=form,
+        status_code=status_code,
+    )
+
+
+@router.post("/cases/{case_id}/grants/{grant_id}/stop", include_in_schema=False)
+async def stop_aid(
+    request: Request,
+    case_id: UUID,
+    grant_id: UUID,
+    user: CurrentUser,
+    api: Api,
+    lang: Lang,
+    form: Form,
+) -> Response:
+    try:
+        await api.post(
+            "assistance", f"/grants/{grant_id}/stop", _filled(form, "reason")
+        )
+    except ApiError as error:
+        if error.status >= 500:
+            raise
+        return await case_page(
+            request,
+            user,
+            api,
+            lang,
+            case_id,
+            action=f"stop-{grant_id}",
+            errors=error.fields,
+            message=error.message,
+            values=form,
+            status_code=error.status,
+        )
+    return RedirectResponse(f"/cases/{case_id}?aid=stopped#grants", status_code=303)
 
 
 @router.post("/cases/{case_id}/{action}", include_in_schema=False)

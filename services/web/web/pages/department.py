@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -57,6 +57,19 @@ def template_csv(department: str, kind: str) -> str:
     return out.getvalue()
 
 
+def waiting_measures(
+    assignments: list[dict[str, Any]], today: date
+) -> list[dict[str, Any]]:
+    """The plans' measures waiting on the department, oldest due first; each
+    says whether its date has passed and by how many days."""
+    rows = []
+    for item in assignments:
+        due_on = date.fromisoformat(str(item["due_on"])[:10])
+        late = (today - due_on).days
+        rows.append({**item, "overdue": late > 0, "days_late": max(late, 0)})
+    return sorted(rows, key=lambda row: (str(row["due_on"]), str(row["case_id"])))
+
+
 async def department_page(
     request: Request,
     user: User,
@@ -68,8 +81,11 @@ async def department_page(
     result: dict[str, Any] | None = None,
     status_code: int = 200,
 ) -> Response:
-    month = datetime.now(CHINA).strftime("%Y-%m")
-    assignments = await api.get("assistance", "/assignments")
+    today = datetime.now(CHINA).date()
+    month = today.strftime("%Y-%m")
+    assignments = waiting_measures(
+        await api.get("assistance", "/assignments", waiting_only=True), today
+    )
     try:
         status = await api.get("intake", "/departments/status", month=month)
     except ApiError as error:
@@ -83,6 +99,8 @@ async def department_page(
             "kinds": kinds_for(user),
             "departments": departments_for(user),
             "assignments": assignments,
+            "overdue_count": sum(1 for item in assignments if item["overdue"]),
+            "own_field": user.role == "department",
             "status": status,
             "values": values or {},
             "errors": errors or {},
