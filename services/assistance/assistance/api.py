@@ -107,7 +107,9 @@ class GrantOut(BaseModel):
 
 class HouseholdGrants(BaseModel):
     grants: list[GrantOut]
-    totals: dict[str, Decimal] = Field(description="per measure, in its unit")
+    totals: dict[str, Decimal] = Field(
+        description="per measure, in its unit, stopped grants left out"
+    )
 
 
 @router.get(
@@ -123,6 +125,8 @@ def household_grants(
     ]
     totals: dict[str, Decimal] = {}
     for row in found:
+        if row["stopped_at"] is not None:
+            continue  # withdrawn aid counts for nothing
         totals[row["measure"]] = (
             totals.get(row["measure"], Decimal(0)) + row["quantity"]
         )

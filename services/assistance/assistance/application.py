@@ -52,6 +52,11 @@ class BudgetIn(BaseModel):
     amount: Decimal = Field(ge=0, max_digits=14, decimal_places=2)
 
 
+# Measures counted in whole people or places (a job, a public-welfare post); money
+# and land may have fractions.
+COUNTED_UNITS = frozenset({"people", "places"})
+
+
 class AssistanceApplication(ServiceApplication):
     service = "assistance"
 
@@ -128,6 +133,14 @@ class AssistanceApplication(ServiceApplication):
                 "grant as emergency help (green channel) to give it now",
                 "emergency",
             )
+        if (
+            measure.unit in COUNTED_UNITS
+            and form.quantity != form.quantity.to_integral()
+        ):
+            raise DomainError(
+                f"{measure.code} is counted in {measure.unit}: give a whole number",
+                "quantity",
+            )
         new_id = grant_id(case.household_id, measure.code, form.period)
         if self.get_or_none(new_id, Grant) is not None:
             raise Conflict(
@@ -192,7 +205,17 @@ class AssistanceApplication(ServiceApplication):
                 household_id=grant.household_id, case_id=grant.case_id
             ),
         )
-        self.save(grant)
+        # A stopped grant is withdrawn aid: what it took from its budget is
+        # available again, as the totals no longer count it.
+        changed: list[Grant | Budget] = [grant]
+        budget = self.get_or_none(
+            budget_id(grant.funding_source, int(grant.period[:4])), Budget
+        )
+        taken = budget.charged.get(str(grant.id)) if budget is not None else None
+        if budget is not None and taken is not None:
+            budget.refund(grant_id=grant.id, amount=taken)
+            changed.append(budget)
+        self.save(*changed)
 
     def set_budget(self, form: BudgetIn, principal: Principal) -> Budget:
         if principal.role is not Role.DISTRICT:

@@ -71,6 +71,9 @@ class Grant(Aggregate):
         self.area_code = area_code
         self.measure = measure
         self.quantity = quantity
+        self.unit = unit
+        self.period = period
+        self.funding_source = funding_source
         self.stopped = False
 
     @event("AidStopped")
@@ -134,6 +137,8 @@ class Budget(Aggregate):
         self.year = year
         self.amount = Decimal(0)
         self.spent = Decimal(0)
+        # What each grant took, so a stopped grant gives back exactly that.
+        self.charged: dict[str, Decimal] = {}
 
     @property
     def remaining(self) -> Decimal:
@@ -148,7 +153,9 @@ class Budget(Aggregate):
     @event("BudgetCharged")
     def charge(self, grant_id: UUID, amount: Decimal) -> None:
         self.spent += amount
+        self.charged[str(grant_id)] = amount
 
     @event("BudgetRefunded")
     def refund(self, grant_id: UUID, amount: Decimal) -> None:
         self.spent -= amount
+        self.charged.pop(str(grant_id), None)

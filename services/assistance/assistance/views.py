@@ -127,7 +127,7 @@ class AssistanceView(Projection):
             f"SELECT measure, unit, count(DISTINCT household_id) AS households, "
             f"count(*) AS grants, sum(quantity) AS quantity "
             f"FROM {self.schema}.grants WHERE area_code LIKE %(area)s "
-            "GROUP BY measure, unit ORDER BY measure",
+            "AND stopped_at IS NULL GROUP BY measure, unit ORDER BY measure",
             {"area": area_prefix + "%"},
         )
 
@@ -159,6 +159,7 @@ class AssistanceView(Projection):
             "b.amount - COALESCE(sum(g.quantity), 0) AS remaining "
             f"FROM {self.schema}.budgets b LEFT JOIN {self.schema}.grants g "
             "ON g.funding_source = b.funding_source AND g.unit = 'yuan' "
+            "AND g.stopped_at IS NULL "
             "AND left(g.period, 4)::int = b.year "
             "GROUP BY b.funding_source, b.year, b.amount "
             "ORDER BY b.year, b.funding_source",

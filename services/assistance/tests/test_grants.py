@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from assistance.application import AssistanceApplication, BudgetIn, GrantIn
-from assistance.domain import Assignment, assignment_id
+from assistance.domain import Assignment, Budget, assignment_id, budget_id
 from fangpin.auth import Principal
 from fangpin.contracts import (
     Actor,
@@ -18,7 +18,7 @@ from fangpin.contracts import (
     TargetConfirmed,
 )
 from fangpin.inbox import Incoming
-from fangpin.service import Conflict, Forbidden, NotFound
+from fangpin.service import Conflict, DomainError, Forbidden, NotFound
 
 TOWN = Principal(user_id="town01", role=Role.TOWN, area_code="510904101")
 DISTRICT = Principal(user_id="d", role=Role.DISTRICT, area_code="510904")
@@ -186,3 +186,38 @@ def test_departments_grant_only_their_own_measures_and_areas_are_enforced():
     elsewhere = Principal(user_id="t2", role=Role.TOWN, area_code="510904102")
     with pytest.raises(NotFound):
         app.grant(grant(feed.case_id), elsewhere)
+
+
+def test_people_and_places_are_granted_in_whole_numbers():
+    app = AssistanceApplication(in_memory=True)
+    feed = Feed(app).open().confirm()
+
+    with pytest.raises(DomainError, match="whole number") as refused:
+        app.grant(
+            grant(feed.case_id, measure="welfare_post", quantity=Decimal("1.5")),
+            DISTRICT,
+        )
+    assert refused.value.field == "quantity"
+
+    app.grant(
+        grant(feed.case_id, measure="welfare_post", quantity=Decimal("1.00")),
+        DISTRICT,
+    )
+    # Money may have fractions.
+    app.grant(grant(feed.case_id, quantity=Decimal("1200.50")), DISTRICT)
+
+
+def test_a_stopped_grant_gives_back_what_it_took_from_its_budget_once():
+    app = AssistanceApplication(in_memory=True)
+    feed = Feed(app).open().confirm()
+    budget = BudgetIn(funding_source="district", year=2026, amount=Decimal(2500))
+    app.set_budget(budget, DISTRICT)
+    granted = app.grant(grant(feed.case_id), TOWN)
+
+    app.stop_grant(granted, "家庭情况已好转", TOWN)
+
+    kept = app.get_or_none(budget_id("district", 2026), Budget)
+    assert (kept.spent, kept.remaining) == (Decimal(0), Decimal(2500))
+    with pytest.raises(Conflict, match="already stopped"):
+        app.stop_grant(granted, "again", TOWN)
+    assert app.get_or_none(budget_id("district", 2026), Budget).spent == 0
