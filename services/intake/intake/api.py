@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from fangpin import departments
 from fangpin.auth import CurrentPrincipal, Principal
@@ -29,6 +29,7 @@ from intake.feeds import upload_file
 from intake.imports import PROBLEM_HEADERS, Importer, ImportJob, problem_rows
 from intake.registry import age_on, county_today
 from intake.registryfile import template_sheets
+from intake.search import LONGEST_QUERY, HouseholdFinder, SearchTerms, head_of
 from intake.spreadsheet import (
     CSV_MEDIA_TYPE,
     XLSX_MEDIA_TYPE,
@@ -62,10 +63,16 @@ def importer(request: Request) -> Importer:
     return found
 
 
+def finder(request: Request) -> HouseholdFinder:
+    found: HouseholdFinder = request.app.state.finder
+    return found
+
+
 Intake = Annotated[IntakeApplication, Depends(intake)]
 RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
 View = Annotated[IntakeView, Depends(view)]
 Imports = Annotated[Importer, Depends(importer)]
+Finder = Annotated[HouseholdFinder, Depends(finder)]
 
 
 class Created(BaseModel):
@@ -182,6 +189,80 @@ def get_household(
             IncomeOut(year=year, per_capita_net_income=income, sources=sources)
             for year, (income, sources) in sorted(household.incomes.items())
         ],
+    )
+
+
+class SearchIn(BaseModel):
+    q: str = Field(
+        max_length=LONGEST_QUERY,
+        description="part of a member's name (2 characters or more), the last 4 "
+        "to 6 characters of a member's ID number, or all 18",
+    )
+    limit: int = Field(default=20, ge=1, le=50)
+
+    @field_validator("q")
+    @classmethod
+    def searchable(cls, value: str) -> str:
+        SearchTerms.parse(value)
+        return value
+
+
+class MatchedMember(BaseModel):
+    name: str
+    relation: str
+    id_number_masked: str
+
+
+class FoundHousehold(BaseModel):
+    household_id: UUID
+    household_number: str | None
+    area_code: str
+    village_group: str
+    head_name: str
+    head_id_number_masked: str
+    member_count: int
+    matched: list[MatchedMember] = Field(description="the members the query found")
+
+
+class HouseholdMatches(BaseModel):
+    households: list[FoundHousehold]
+    more: bool = Field(description="more households match: give more of the name")
+
+
+@router.post("/households/search", response_model=HouseholdMatches, tags=["registry"])
+def search_households(
+    form: SearchIn, principal: CurrentPrincipal, households: Finder
+) -> HouseholdMatches:
+    """Find households of your grid (officials: of your area) by a member's name or
+    ID number; ID numbers are shown masked.
+
+    The query travels in the body, not the address: addresses end up in logs and
+    browser histories, and a name or ID number must not.
+    """
+    found = households.find(SearchTerms.parse(form.q), principal, form.limit)
+    return HouseholdMatches(
+        households=[
+            FoundHousehold(
+                household_id=match.household.id,
+                household_number=match.household.household_number,
+                area_code=match.household.area_code,
+                village_group=match.household.village_group,
+                head_name=head["name"],
+                head_id_number_masked=mask(head["id_number"]),
+                member_count=match.household.member_count,
+                matched=[
+                    MatchedMember(
+                        name=member["name"],
+                        relation=member["relation"],
+                        id_number_masked=mask(member["id_number"]),
+                    )
+                    for member in match.members
+                ],
+            )
+            for match in found.households
+            for head in [head_of(match.household)]
+        ],
+        more=found.more,
     )
 
 

@@ -14,6 +14,7 @@ from fangpin.settings import Settings
 from intake.api import router
 from intake.application import DepartmentRecordIn, IntakeApplication, department_subject
 from intake.imports import Importer, PostgresJobs
+from intake.search import HouseholdFinder, PostgresSearchIndex, RegistryIndexer
 from intake.views import IntakeFollower, IntakeView
 
 PORT = 8101
@@ -43,16 +44,20 @@ def build(settings: Settings) -> FastAPI:
     runtime.followers.append(IntakeFollower(app, view))
     jobs = PostgresJobs(pool, VIEW_SCHEMA)
     jobs.setup()
+    search_index = PostgresSearchIndex(pool, VIEW_SCHEMA)
+    search_index.setup()
+    runtime.followers.append(RegistryIndexer(app, search_index))
 
     http = create_http_app(
         runtime,
         "Fangpin intake",
-        "Household registry and its imports, grid monitors' reports, department "
-        "records and their comparison status.",
+        "Household registry, its imports and its search, grid monitors' reports, "
+        "department records and their comparison status.",
         [router],
     )
     http.state.view = view
     http.state.importer = Importer(app, jobs, on_commit=runtime.committed)
+    http.state.finder = HouseholdFinder(app, search_index)
     return http
 
 
