@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from web.client import ApiError, Services, SignInRequired
 from web.config import WebSettings
-from web.pages import auth, cases, department, district, grid
+from web.pages import auth, cases, department, district, figures, grid, households
 from web.render import HERE, build_templates, render
 from web.session import (
     LANG_COOKIE,
@@ -70,7 +70,7 @@ def create_app(
     http.state.services = services
     http.state.templates = build_templates()
     http.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (auth, cases, grid, department, district):
+    for module in (auth, cases, grid, department, district, figures, households):
         http.include_router(module.router)
 
     @http.exception_handler(SignInRequired)

@@ -18,6 +18,7 @@ from web.format import CHINA, area_name
 from web.i18n import label, translator
 from web.render import render
 from web.session import User
+from web.when import AsOf, as_of_context, read_as_of
 
 router = APIRouter()
 
@@ -111,6 +112,21 @@ def overview_charts(found: dict[str, Any], lang: str) -> dict[str, Any]:
     }
 
 
+def figure_link(drill: str, figure: str) -> str:
+    """The page listing what a figure counts, from reporting's drill template
+    (which carries the area, group, month and dates of the row)."""
+    _, _, query = drill.partition("?")
+    return (
+        "/overview/figure?"
+        + urlencode({"figure": figure})
+        + (f"&{query}" if query else "")
+    )
+
+
+def aid_figure(measure: dict[str, Any], part: str) -> str:
+    return f"aid.{measure['measure']}.{measure['unit']}.{part}"
+
+
 @router.get("/overview", include_in_schema=False)
 async def overview(
     request: Request,
@@ -119,12 +135,30 @@ async def overview(
     lang: Lang,
     area: str | None = None,
     month: str | None = None,
+    as_of: str = "",
+    known_on: str = "",
 ) -> Response:
+    when = read_as_of(as_of, known_on)
     found, budgets = await asyncio.gather(
-        api.get("reporting", "/overview", area=area or None, month=month or None),
-        _optional(api.get("assistance", "/budgets")),
+        api.get(
+            "reporting",
+            "/overview",
+            area=area or None,
+            month=month or None,
+            **when.params(),
+        ),
+        # Budgets are kept as they stand now; beside a past day they would
+        # mislead.
+        _optional(api.get("assistance", "/budgets"))
+        if not when.historical
+        else asyncio.sleep(0, None),
     )
     labels = found["labels"]
+
+    def overview_url(**query: str | None) -> str:
+        chosen = {name: value for name, value in query.items() if value}
+        return "/overview" + (f"?{urlencode(chosen)}" if chosen else "")
+
     return render(
         request,
         "overview.html",
@@ -137,8 +171,19 @@ async def overview(
                 else column
             ),
             "row_name": lambda row: _name(row, lang),
+            "figure_link": figure_link,
+            "aid_figure": aid_figure,
+            "area_url": lambda code: overview_url(area=code, **when.params()),
+            "export_query": urlencode(
+                {"area": found["area"]["code"], "month": found["month"]} | when.params()
+            ),
             "budgets": budgets,
             "charts": overview_charts(found, lang),
+            **as_of_context(
+                when,
+                lang,
+                overview_url(area=area, month=month),
+            ),
         },
         user=user,
     )
@@ -151,14 +196,24 @@ async def export(
     api: Api,
     area: str | None = None,
     month: str | None = None,
+    as_of: str = "",
+    known_on: str = "",
     format: str = "xlsx",
     lang: str = "zh",
 ) -> Response:
     """Reporting's exports, fetched with the user's token and passed on."""
     if name not in EXPORTS:
         raise HTTPException(404)
+    # The ledger is kept by month only; the overview can be asked as of a day.
+    when = read_as_of(as_of, known_on) if name == "overview" else AsOf()
     found = await api.download(
-        "reporting", EXPORTS[name], area=area, month=month, format=format, lang=lang
+        "reporting",
+        EXPORTS[name],
+        area=area,
+        month=month,
+        format=format,
+        lang=lang,
+        **when.params(),
     )
     headers = {
         key: value
