@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test install lint unit integration e2e bench contracts clean
+.PHONY: run test install browser-deps lint unit integration e2e bench contracts clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -33,7 +33,10 @@ lint: install
 		services/casework/casework services/assistance/assistance \
 		services/reporting/reporting services/web/web
 
-test: lint
+browser-deps:
+	scripts/browser-deps
+
+test: lint browser-deps
 	$(BIN)/pytest
 
 unit: install

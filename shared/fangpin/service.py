@@ -166,6 +166,30 @@ class Runtime:
             self._loop.call_soon_threadsafe(follower.wake)
 
 
+def _problem(item: dict[str, Any]) -> dict[str, str]:
+    """One validation problem as a field and a reason a person can act on."""
+    if item["type"] == "json_invalid":
+        # The location is a character offset into the body, not a field.
+        where = item["loc"][-1]
+        decoder = item.get("ctx", {}).get("error", "")
+        return {
+            "field": "body",
+            "reason": f"the body is not valid JSON ({decoder} at character {where})",
+        }
+    return {
+        "field": ".".join(str(part) for part in item["loc"][1:]) or "body",
+        "reason": item["msg"],
+    }
+
+
+async def invalid_request(_: Request, error: Exception) -> JSONResponse:
+    """A 422 naming each field and its reason, and nothing of what was sent:
+    echoing the input could repeat personal data."""
+    assert isinstance(error, RequestValidationError)
+    problems = [_problem(item) for item in error.errors()]
+    return JSONResponse(status_code=422, content={"detail": problems})
+
+
 def _error(status_code: int, reason: str, field: str | None = None) -> JSONResponse:
     body: dict[str, Any] = {"detail": reason}
     if field:
@@ -195,19 +219,7 @@ def create_http_app(
     async def domain_error(_: Request, error: DomainError) -> JSONResponse:
         return _error(error.status_code, error.reason, error.field)
 
-    @http.exception_handler(RequestValidationError)
-    async def invalid_request(
-        _: Request, error: RequestValidationError
-    ) -> JSONResponse:
-        # Field and reason only: echoing the input could repeat personal data.
-        problems = [
-            {
-                "field": ".".join(str(part) for part in item["loc"][1:]) or "body",
-                "reason": item["msg"],
-            }
-            for item in error.errors()
-        ]
-        return JSONResponse(status_code=422, content={"detail": problems})
+    http.add_exception_handler(RequestValidationError, invalid_request)
 
     @http.exception_handler(persistence.IntegrityError)
     async def lost_race(_: Request, error: Exception) -> JSONResponse:

@@ -192,6 +192,7 @@ def test_bad_input_gets_a_clear_4xx_and_changes_nothing(platform):
         headers={"content-type": "application/json"},
     )
     assert malformed.status_code == 422
+    assert malformed.json()["detail"][0]["field"] == "body"
 
     form = household_form(5)
     form["members"][0]["id_number"] = form["members"][0]["id_number"][:-1] + (
