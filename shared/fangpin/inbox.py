@@ -10,6 +10,7 @@ record per upstream message in a single transaction. Acks follow the commit.
   cannot hold up the rest; each failure is naked with a back-off, and after
   ``max_attempts`` deliveries the message is parked in the dead-letter stream with
   its reason. Database outages never park a message: it waits for the database.
+  A lost race with another writer is retried longer than other failures.
 """
 
 from __future__ import annotations
@@ -90,16 +91,20 @@ def parse_event(msg: Msg) -> Incoming:
     return Incoming(tracking_key(msg), msg.subject, envelope, data)
 
 
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+# The database is away: the message waits for it, however long that takes.
+DATABASE_AWAY: tuple[type[BaseException], ...] = (
     psycopg.OperationalError,
     psycopg.InterfaceError,
     persistence.OperationalError,
     persistence.InterfaceError,
-    # Another writer (an official's command, a sibling consumer) changed the same
-    # aggregate first: processing again on fresh state resolves it.
-    persistence.IntegrityError,
     TimeoutError,
 )
+# Another writer (an official's command, a sibling consumer) changed the same
+# aggregate first: processing again on fresh state resolves it. A message that
+# loses every time is a fault, not a race, and is parked after this many times
+# the usual attempts.
+LOST_RACE: tuple[type[Exception], ...] = (persistence.IntegrityError,)
+RACE_PATIENCE = 4
 
 
 def backoff_seconds(deliveries: int) -> float:
@@ -261,11 +266,15 @@ class Inbox:
             except Rejected as error:
                 await self.dead_letter(consumer, msg, str(error))
                 continue
-            except TRANSIENT_ERRORS as error:
+            except DATABASE_AWAY as error:
                 logger.warning(
                     "%s: will retry after %s", consumer, type(error).__name__
                 )
                 await msg.nak(delay=backoff_seconds(msg.metadata.num_delivered))
+                continue
+            except LOST_RACE as error:
+                attempts = self.max_attempts * RACE_PATIENCE
+                await self._failed(consumer, msg, error, attempts)
                 continue
             except Exception as error:
                 await self._failed(consumer, msg, error)
@@ -273,8 +282,11 @@ class Inbox:
             await msg.ack()
             self.processed += 1
 
-    async def _failed(self, consumer: str, msg: Msg, error: Exception) -> None:
+    async def _failed(
+        self, consumer: str, msg: Msg, error: Exception, attempts: int | None = None
+    ) -> None:
         deliveries = msg.metadata.num_delivered
+        attempts = attempts or self.max_attempts
         # Only the error's type: its text may quote the data being processed.
         logger.warning(
             "%s: message %s failed on delivery %d (%s)",
@@ -283,7 +295,7 @@ class Inbox:
             deliveries,
             type(error).__name__,
         )
-        if deliveries >= self.max_attempts:
+        if deliveries >= attempts:
             reason = (
                 f"handler failed {deliveries} times, last with {type(error).__name__}"
             )
