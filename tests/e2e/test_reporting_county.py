@@ -161,11 +161,11 @@ def identify(client: Client, case: str, village_user: str) -> None:
     )
 
 
-async def grant(client: Client, form: dict[str, Any]) -> str:
+async def grant(client: Client, form: dict[str, Any], by: str = "town01") -> str:
     """Assistance learns of cases and decisions from casework's stream: wait."""
 
     def try_grant() -> str | None:
-        response = client.call("POST", "assistance", "/grants", "town01", json=form)
+        response = client.call("POST", "assistance", "/grants", by, json=form)
         return response.json()["id"] if response.status_code == 201 else None
 
     found: str = await eventually(try_grant, within=30)
@@ -307,6 +307,9 @@ async def test_every_overview_figure_matches_what_the_county_fed_in(platform):
             "funding_source": "区级救助资金",
             "emergency": True,
         },
+        # Emergency help to a case that is not in the green channel is the
+        # district office's call.
+        by="district01",
     )
 
     # What screening holds flagged is screening's rule; reporting must agree.
@@ -467,6 +470,11 @@ async def test_every_overview_figure_matches_what_the_county_fed_in(platform):
         month["month.grants"],
         month["month.closed"],
     ) == (3, 2, 3, 1, 3, 1)
+    # A grid monitor's ledger is their own village group's row, whatever is asked.
+    grid = client.ok("GET", "reporting", f"/ledger?month={MONTH}", "grid01")
+    assert [(row["level"], row["village_group"]) for row in grid["rows"]] == [
+        ("village_group", "1")
+    ]
     sheet = client.call("GET", "reporting", f"/ledger/export?month={MONTH}", "town01")
     assert sheet.status_code == 200
     rows_xlsx = list(load_workbook(io.BytesIO(sheet.content)).active.values)

@@ -69,7 +69,8 @@ def measures(_: CurrentPrincipal) -> list[MeasureOut]:
 def grant(
     form: GrantIn, principal: CurrentPrincipal, app: Assistance, runtime: RuntimeDep
 ) -> Created:
-    """Grant a measure to a case's household (once per measure and period)."""
+    """Grant a measure to a case's household; a month is covered once per measure
+    (a year's grant covers its months) until the grant covering it is stopped."""
     new_id = app.grant(form, principal)
     runtime.committed()
     return Created(id=new_id)

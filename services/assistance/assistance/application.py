@@ -12,9 +12,10 @@ from assistance.domain import (
     Budget,
     CaseRef,
     Grant,
+    GrantLedger,
     assignment_id,
     budget_id,
-    grant_id,
+    ledger_id,
 )
 from fangpin.auth import Principal
 from fangpin.contracts import (
@@ -28,7 +29,7 @@ from fangpin.contracts import (
 )
 from fangpin.eventstore import Cause, ServiceApplication, UnitOfWork
 from fangpin.inbox import Incoming
-from fangpin.measures import MEASURES
+from fangpin.measures import MEASURES, Measure
 from fangpin.service import Conflict, DomainError, Forbidden, NotFound
 
 GRANTING_ROLES = (Role.TOWN, Role.DISTRICT, Role.DEPARTMENT)
@@ -38,7 +39,10 @@ class GrantIn(BaseModel):
     case_id: UUID
     measure: str = Field(description="a code from GET /measures")
     quantity: Decimal = Field(gt=0, max_digits=14, decimal_places=2)
-    period: str = Field(pattern=r"^\d{4}(-\d{2})?$", description="YYYY or YYYY-MM")
+    period: str = Field(
+        pattern=r"^\d{4}(-(0[1-9]|1[0-2]))?$",
+        description="YYYY (the whole year) or YYYY-MM",
+    )
     funding_source: str = Field(min_length=1, max_length=100)
     emergency: bool = Field(
         default=False,
@@ -127,12 +131,8 @@ class AssistanceApplication(ServiceApplication):
             raise NotFound("case not known here (yet) in your area", "case_id")
         if not case.is_open:
             raise Conflict("the case is closed; no more aid against it", "case_id")
-        if not case.is_target and not form.emergency:
-            raise Conflict(
-                "the household is not a confirmed monitoring target; mark the "
-                "grant as emergency help (green channel) to give it now",
-                "emergency",
-            )
+        if not case.is_target:
+            self._check_green_channel(case, form, principal)
         if (
             measure.unit in COUNTED_UNITS
             and form.quantity != form.quantity.to_integral()
@@ -141,16 +141,15 @@ class AssistanceApplication(ServiceApplication):
                 f"{measure.code} is counted in {measure.unit}: give a whole number",
                 "quantity",
             )
-        new_id = grant_id(case.household_id, measure.code, form.period)
-        if self.get_or_none(new_id, Grant) is not None:
-            raise Conflict(
-                "this measure was already granted to the household for this period",
-                "period",
-            )
+        ledger = self._ledger_with_period_free(case.household_id, measure, form)
+        budget = self._budget_to_charge(measure, form)
+        new_id = ledger.next_grant_id(form.period)
+        ledger.enter(grant_id=new_id, period=form.period)
         meta = Cause(principal.actor()).meta(
             household_id=case.household_id, case_id=case.id
         )
-        changed: list[Grant | Budget | Assignment] = [
+        changed: list[Grant | GrantLedger | Budget | Assignment] = [
+            ledger,
             Grant(
                 grant_id=new_id,
                 case_id=case.id,
@@ -164,27 +163,81 @@ class AssistanceApplication(ServiceApplication):
                 department=measure.department,
                 emergency=form.emergency,
                 meta=meta,
-            )
+            ),
         ]
-        budget = self.get_or_none(
-            budget_id(form.funding_source, int(form.period[:4])), Budget
-        )
-        if budget is not None and measure.unit == "yuan":
-            if form.quantity > budget.remaining:
-                raise Conflict(
-                    f"the {form.funding_source} budget has {budget.remaining} yuan "
-                    "left for the year",
-                    "quantity",
-                )
+        if budget is not None:
             budget.charge(grant_id=new_id, amount=form.quantity)
             changed.append(budget)
         assignment = self.get_or_none(assignment_id(case.id, measure.code), Assignment)
         if assignment is not None and not assignment.delivered:
             assignment.deliver(grant_id=new_id)
             changed.append(assignment)
-        # Grant, budget and assignment change together or not at all.
+        # Grant, ledger, budget and assignment change together or not at all.
         self.save(*changed)
         return new_id
+
+    @staticmethod
+    def _check_green_channel(
+        case: CaseRef, form: GrantIn, principal: Principal
+    ) -> None:
+        """Help before the household is a confirmed target (casework's green
+        channel) is asked for explicitly, and is for urgent cases; for any other
+        case the district office decides it alone."""
+        if not form.emergency:
+            raise Conflict(
+                "the household is not a confirmed monitoring target; mark the "
+                "grant as emergency help (green channel) to give it now",
+                "emergency",
+            )
+        if not case.urgent and principal.role is not Role.DISTRICT:
+            raise DomainError(
+                "emergency help before the household is a confirmed target is for "
+                "cases marked urgent; for this case only the district office can "
+                "give it",
+                "emergency",
+            )
+
+    def _ledger_with_period_free(
+        self, household_id: UUID, measure: Measure, form: GrantIn
+    ) -> GrantLedger:
+        """The household's ledger of the measure, once no live grant of it covers
+        a month of the period asked."""
+        ledger = self.get_or_none(
+            ledger_id(household_id, measure.code), GrantLedger
+        ) or GrantLedger(household_id=household_id, measure=measure.code)
+        granted = ledger.overlapping(form.period)
+        if granted is not None and granted != form.period:
+            raise Conflict(
+                f"this measure was already granted to the household for {granted}, "
+                f"which overlaps {form.period}; stop that grant to grant it anew",
+                "period",
+            )
+        # Grants made before the ledger was kept are known only by their id.
+        if granted == form.period or self.get_or_none(
+            ledger.next_grant_id(form.period), Grant
+        ):
+            raise Conflict(
+                "this measure was already granted to the household for this period",
+                "period",
+            )
+        return ledger
+
+    def _budget_to_charge(self, measure: Measure, form: GrantIn) -> Budget | None:
+        """The budget a grant in yuan draws on, opened uncapped if the district
+        has not set it yet, so that no grant escapes its count."""
+        if measure.unit != "yuan":
+            return None
+        year = int(form.period[:4])
+        budget = self.get_or_none(
+            budget_id(form.funding_source, year), Budget
+        ) or Budget(funding_source=form.funding_source, year=year)
+        if budget.capped and form.quantity > budget.remaining:
+            raise Conflict(
+                f"the {form.funding_source} budget has {budget.remaining} yuan "
+                "left for the year",
+                "quantity",
+            )
+        return budget
 
     def stop_grant(self, grant_id_: UUID, reason: str, principal: Principal) -> None:
         if principal.role not in GRANTING_ROLES:
@@ -205,9 +258,16 @@ class AssistanceApplication(ServiceApplication):
                 household_id=grant.household_id, case_id=grant.case_id
             ),
         )
-        # A stopped grant is withdrawn aid: what it took from its budget is
-        # available again, as the totals no longer count it.
-        changed: list[Grant | Budget] = [grant]
+        # A stopped grant is withdrawn aid: its period is free for the measure
+        # again, and what it took from its budget is available again, as the
+        # totals no longer count it.
+        changed: list[Grant | GrantLedger | Budget] = [grant]
+        ledger = self.get_or_none(
+            ledger_id(grant.household_id, grant.measure), GrantLedger
+        )
+        if ledger is not None and str(grant.id) in ledger.live:
+            ledger.withdraw(grant_id=grant.id)
+            changed.append(ledger)
         budget = self.get_or_none(
             budget_id(grant.funding_source, int(grant.period[:4])), Budget
         )

@@ -40,9 +40,67 @@ class CaseRef(Aggregate):
         self.is_target = False
 
 
-def grant_id(household_id: UUID, measure: str, period: str) -> UUID:
-    """One measure, one period, one household: a second grant has the same id."""
-    return stable_id("grant", household_id, measure, period)
+def grant_id(household_id: UUID, measure: str, period: str, number: int = 0) -> UUID:
+    """One measure, one period, one household: asked twice, the same id. A grant
+    after a stopped one for the same period is numbered, and its number comes from
+    the household's ledger of the measure, so it too is the same when asked again.
+    """
+    if number == 0:
+        return stable_id("grant", household_id, measure, period)
+    return stable_id("grant", household_id, measure, period, number)
+
+
+def months_of(period: str) -> frozenset[str]:
+    """The months (YYYY-MM) a grant period covers: a year covers its twelve."""
+    if len(period) == 4:
+        return frozenset(f"{period}-{month:02d}" for month in range(1, 13))
+    return frozenset({period})
+
+
+def ledger_id(household_id: UUID, measure: str) -> UUID:
+    return stable_id("grant-ledger", household_id, measure)
+
+
+class GrantLedger(Aggregate):
+    """One measure's grants to one household, whatever the case: the periods its
+    live grants cover. Every grant and stop of the measure changes the ledger, so of
+    two officials granting it at once only one gets past the version check; the
+    other decides again on what the first did."""
+
+    @staticmethod
+    def create_id(household_id: UUID, measure: str) -> UUID:
+        return ledger_id(household_id, measure)
+
+    @event("LedgerOpened")
+    def __init__(self, household_id: UUID, measure: str):
+        self.household_id = household_id
+        self.measure = measure
+        # Grant id -> period, for the grants not stopped.
+        self.live: dict[str, str] = {}
+        # Period -> how many grants were ever entered for it.
+        self.entered: dict[str, int] = {}
+
+    def overlapping(self, period: str) -> str | None:
+        """The period of a live grant sharing a month with ``period``, if any."""
+        wanted = months_of(period)
+        for granted in sorted(self.live.values()):
+            if not wanted.isdisjoint(months_of(granted)):
+                return granted
+        return None
+
+    def next_grant_id(self, period: str) -> UUID:
+        return grant_id(
+            self.household_id, self.measure, period, self.entered.get(period, 0)
+        )
+
+    @event("GrantEntered")
+    def enter(self, grant_id: UUID, period: str) -> None:
+        self.live[str(grant_id)] = period
+        self.entered[period] = self.entered.get(period, 0) + 1
+
+    @event("GrantWithdrawn")
+    def withdraw(self, grant_id: UUID) -> None:
+        self.live.pop(str(grant_id), None)
 
 
 class Grant(Aggregate):
@@ -136,6 +194,9 @@ class Budget(Aggregate):
         self.funding_source = funding_source
         self.year = year
         self.amount = Decimal(0)
+        # Until the district sets the amount, grants are counted but not capped,
+        # so the amount it sets later cannot be below what was already granted.
+        self.capped = False
         self.spent = Decimal(0)
         # What each grant took, so a stopped grant gives back exactly that.
         self.charged: dict[str, Decimal] = {}
@@ -149,6 +210,7 @@ class Budget(Aggregate):
         self, funding_source: str, year: int, amount: Decimal, meta: dict[str, Any]
     ) -> None:
         self.amount = amount
+        self.capped = True
 
     @event("BudgetCharged")
     def charge(self, grant_id: UUID, amount: Decimal) -> None:

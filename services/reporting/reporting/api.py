@@ -422,12 +422,14 @@ def get_ledger(
     view: View,
     area: AreaParam = None,
     month: MonthParam = None,
+    group: GroupParam = None,
 ) -> Response:
     """The monthly work ledger (工作台账) per town, village and village group:
     reported, flagged, decided, done and closed, with the change since last month.
-    Each figure's cases: GET /figures/month.<figure>?area=…&month=…"""
-    area, _ = scope(principal, area, None)
-    return fast_json(ledger(view, area, When.of(month, None, None).month))
+    A grid monitor gets their own village group's row. Each figure's cases:
+    GET /figures/month.<figure>?area=…&month=…"""
+    area, group = scope(principal, area, group)
+    return fast_json(ledger(view, area, When.of(month, None, None).month, group))
 
 
 @router.get("/ledger/export", tags=["ledger"], response_class=Response)
@@ -438,11 +440,12 @@ def export_ledger(
     month: MonthParam = None,
     format: Literal["xlsx", "csv"] = "xlsx",
     lang: Literal["zh", "en"] = "zh",
+    group: GroupParam = None,
 ) -> Response:
     """The ledger as a spreadsheet (Chinese headers unless ``lang=en``)."""
-    area, _ = scope(principal, area, None)
+    area, group = scope(principal, area, group)
     chosen = When.of(month, None, None).month
-    headers, lines = table(ledger(view, area, chosen), lang)
+    headers, lines = table(ledger(view, area, chosen, group), lang)
     return _sheet(f"ledger-{area}-{chosen}", "工作台账", headers, lines, format)
 
 

@@ -26,9 +26,12 @@ LEVEL_LABELS = {
 Key = tuple[str, str, str]  # level, area code, village group
 
 
-def ledger(view: ReportingView, area: str, month: str) -> dict[str, Any]:
+def ledger(
+    view: ReportingView, area: str, month: str, group: str | None = None
+) -> dict[str, Any]:
     """Each figure this month, last month and the change, from town down to
-    village group (only the levels at and below ``area``)."""
+    village group (only the levels at and below ``area``; with ``group``, that
+    village group's row alone)."""
     first = parse_month(month)
     previous = previous_month(first).strftime("%Y-%m")
     start, _ = month_bounds(previous)
@@ -43,6 +46,8 @@ def ledger(view: ReportingView, area: str, month: str) -> dict[str, Any]:
         for key in _levels(area, row["area_code"], row["village_group"]):
             keys.add(key)
             counts[key][row["current"]][row["type"]] += int(row["n"])
+    if group is not None:
+        keys = {key for key in keys if key[0] == "village_group" and key[2] == group}
     rows = []
     for key in sorted(keys, key=_order):
         level, code, group = key
