@@ -232,6 +232,10 @@ def run(data_dir: Path, base_port: int) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        # A second Ctrl-C must not cut the stop short: NATS and PostgreSQL are not
+        # in the terminal's process group and would be left running. stop() gives
+        # up waiting on any process after a bounded time.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         print("Stopping…", flush=True)
         platform.stop()
         print("Stopped. Data kept in", platform.data_dir, flush=True)

@@ -109,10 +109,22 @@ def start_nats(
         )
     )
     log = open(log_path or data_dir / "nats.log", "ab")  # noqa: SIM115
+    # A process group of its own (pg_ctl detaches PostgreSQL the same way): Ctrl-C in
+    # a terminal reaches the whole foreground group, and NATS must outlive the
+    # services while they drain. Whoever started it stops it.
     process = subprocess.Popen(
-        [nats_server_binary(), "-c", str(config)], stdout=log, stderr=log
+        [nats_server_binary(), "-c", str(config)],
+        stdout=log,
+        stderr=log,
+        process_group=0,
     )
-    _wait_for_port(port, process)
+    try:
+        _wait_for_port(port, process)
+    except BaseException:
+        # Not the caller's yet, so nobody else would stop it (also on Ctrl-C).
+        process.kill()
+        process.wait()
+        raise
     return EmbeddedNats(process, f"nats://127.0.0.1:{port}", monitor_port)
 
 
