@@ -79,7 +79,6 @@ from nats.js import JetStreamContext  # noqa: E402
 from casework.application import CaseworkApplication  # noqa: E402
 from casework.domain import Case  # noqa: E402
 from casework.main import build  # noqa: E402
-from casework.steps import LEVEL_OF_STEP  # noqa: E402
 from casework.views import QueueView  # noqa: E402
 from fangpin.areas import DEMO_VILLAGES, county_of, town_of  # noqa: E402
 from fangpin.auth import DEMO_USERS, Principal, issue_token  # noqa: E402
@@ -512,11 +511,9 @@ def advance(app: CaseworkApplication, view: QueueView, count: int) -> int:
 def watch_deadlines(app: CaseworkApplication, view: QueueView, count: int) -> None:
     """The deadline watch, its clock moved on, over a sample of the open steps:
     half four days on (overdue, some escalated), half thirty days on."""
-    limits = app.time_limits()
-    current = {step: limits.limit(step) for step in LEVEL_OF_STEP}
     now = app.clock()
     later = now + timedelta(days=30)
-    candidates = view.deadline_candidates(current, later)
+    candidates = view.deadline_candidates(later)
     candidates.sort(key=lambda row: row["case_id"], reverse=True)
     half = count // 2
     app.watch_deadlines(candidates[:half], now + timedelta(days=4))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -10,13 +11,12 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from casework.application import CaseworkApplication, add_days
+from casework.application import CaseworkApplication
 from casework.domain import Case
 from casework.steps import LEVEL_OF_STEP, Step
 from casework.views import QueueView
 from fangpin.auth import CurrentPrincipal
 from fangpin.contracts import PlannedMeasure, TargetType
-from fangpin.measures import MEASURES
 from fangpin.service import DomainError, RetryLostRace, Runtime, runtime_of
 
 router = APIRouter(route_class=RetryLostRace)
@@ -85,7 +85,6 @@ class CaseOut(BaseModel):
 def my_queue(
     principal: CurrentPrincipal,
     view: Queue,
-    app: Casework,
     step: Step | None = None,
     overdue: bool | None = None,
     escalated: bool | None = None,
@@ -93,25 +92,17 @@ def my_queue(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    """What waits on you: your level's steps in your area, oldest deadline first,
-    with counts by step and the overdue (orange) and escalated (red) ones."""
-    limits = app.time_limits()
-    calendar = limits.calendar
-    current = {step: limits.limit(step) for step in LEVEL_OF_STEP}
+    """What waits on you: your level's steps in your area, oldest deadline first
+    (working days counted by the district's calendar), with counts by step and the
+    overdue (orange) and escalated (red) ones."""
     filters = {
         "step": step.value if step else None,
         "overdue": overdue,
         "escalated": escalated,
         "urgent": urgent,
     }
-    found = view.queue(
-        principal.role, principal.area_code, current, filters, limit, offset
-    )
+    found = view.queue(principal.role, principal.area_code, filters, limit, offset)
     for row in found["cases"]:
-        limit_ = current[Step(row["step"])]
-        row["due_at"] = add_days(
-            row["step_started_at"], limit_.days, limit_.working_days, calendar
-        )
         row["state"] = (
             "escalated"
             if row["escalated"]
@@ -125,11 +116,7 @@ def my_queue(
 def _case_out(app: CaseworkApplication, case: Case) -> CaseOut:
     due = None
     if case.step in LEVEL_OF_STEP:
-        limits = app.time_limits()
-        limit = limits.limit(case.step)
-        due = add_days(
-            case.step_started_at, limit.days, limit.working_days, limits.calendar
-        )
+        due, _ = app.deadline_rules().deadlines(case.step, case.step_started_at)
     return CaseOut(
         case_id=case.id,
         household_id=case.household_id,
@@ -219,6 +206,11 @@ class VisitIn(BaseModel):
 class NoticeIn(BaseModel):
     starts_on: date
     ends_on: date
+    proposed_type: TargetType | None = Field(
+        default=None,
+        description="the target type the village review proposes; without it the "
+        "notice shows the type screening's open flags point to",
+    )
 
 
 class VillageReviewIn(BaseModel):
@@ -288,13 +280,43 @@ def publish_notice(
 ) -> CaseOut:
     """Publish the village's public notice (at least five days; it shows no ID,
     phone, bank or health data)."""
-    return _step(
-        case_id,
-        principal,
-        app,
-        runtime,
-        lambda case, meta: case.publish_notice(form.starts_on, form.ends_on, meta),
+    proposed = form.proposed_type.value if form.proposed_type else None
+    case = app.publish_notice(
+        case_id, form.starts_on, form.ends_on, proposed, principal
     )
+    runtime.committed()
+    return _case_out(app, case)
+
+
+class ObjectionOfficeOut(BaseModel):
+    level: str
+    area_code: str
+
+
+class NoticeOut(BaseModel):
+    """What the village posts: never an ID number, phone, bank account, health or
+    disability detail."""
+
+    case_id: UUID
+    village_code: str
+    town_code: str
+    village_group: str | None
+    household_number: str | None
+    proposed_type: str | None
+    starts_on: date
+    ends_on: date
+    objections_to: list[ObjectionOfficeOut] = Field(
+        description="where villagers may object until the notice ends"
+    )
+
+
+@router.get("/cases/{case_id}/notice", response_model=NoticeOut, tags=["cases"])
+def public_notice(
+    case_id: UUID, principal: CurrentPrincipal, app: Casework
+) -> NoticeOut:
+    """The case's public notice (公示) as the village posts it."""
+    notice = app.public_notice(case_id, principal)
+    return NoticeOut.model_validate(asdict(notice))
 
 
 @router.post("/cases/{case_id}/village-review", response_model=CaseOut, tags=["steps"])
@@ -375,12 +397,8 @@ def draw_plan(
     app: Casework,
     runtime: RuntimeDep,
 ) -> CaseOut:
-    """One household, one plan: pair a cadre and choose the measures."""
-    for position, planned in enumerate(form.measures):
-        if planned.measure not in MEASURES:
-            raise DomainError(
-                f"unknown measure {planned.measure!r}", f"measures.{position}.measure"
-            )
+    """One household, one plan: pair a cadre and choose the measures that serve
+    the household's target type."""
     measures = [planned.model_dump(mode="json") for planned in form.measures]
     return _step(
         case_id,

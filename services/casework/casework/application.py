@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -22,14 +22,15 @@ from casework.domain import (
     household_cases_id,
 )
 from casework.elimination import unmet_conditions
+from casework.notice import PublicNotice, flagged_type, public_notice
 from casework.steps import (
     LEVEL_OF_STEP,
     NEXT_LEVEL,
     ROLES_OF_LEVEL,
+    DeadlineRules,
     Step,
-    WorkCalendar,
 )
-from fangpin.areas import COUNTY_TIME, town_of
+from fangpin.areas import town_of, within
 from fangpin.auth import Principal
 from fangpin.contracts import (
     AidGranted,
@@ -46,6 +47,8 @@ from fangpin.inbox import Incoming
 from fangpin.service import Conflict, DomainError, Forbidden, NotFound
 
 CLOSING_ROLES = (Role.TOWN, Role.DISTRICT)
+# Those who post, run and oversee the village's public notice.
+NOTICE_ROLES = (Role.GRID_MONITOR, Role.VILLAGE, Role.TOWN, Role.DISTRICT)
 
 
 def utc_now() -> datetime:
@@ -87,6 +90,10 @@ class CaseworkApplication(ServiceApplication):
                     poverty_status=data.poverty_status.value,
                     no_labour_capacity=bool(data.facts.get("no_labour_capacity")),
                 )
+                household.note_registry(
+                    village_group=data.village_group,
+                    household_number=data.household_number,
+                )
             elif isinstance(data, IncomeRecorded):
                 household = self._household(unit, data.household_id)
                 household.note_income(
@@ -106,21 +113,28 @@ class CaseworkApplication(ServiceApplication):
         return household
 
     def _signal(self, unit: UnitOfWork, incoming: Incoming) -> None:
-        """A report or a flag opens a case, or joins the household's open one."""
+        """A report or a flag opens a case, or joins the household's open one.
+
+        A case that waits only for its closure (the household exited, or the
+        district rejected it) takes no new signal: closing it would drop the
+        signal unheard, so a new case opens, a re-entry after an exit."""
         data = incoming.data
         envelope = incoming.envelope
         assert isinstance(data, ProblemReported | RiskFlagged) and envelope
         household = self._household(unit, data.household_id)
         cause = Cause.following(envelope, self.service, data.area_code)
+        reentry = household.exited_before
         if household.open_case_id is not None:
             case = unit.get(household.open_case_id, Case)
             assert case is not None
-            case.attach(
-                signal_type=envelope.type,
-                signal_event_id=envelope.event_id,
-                meta=cause.meta(household_id=data.household_id, case_id=case.id),
-            )
-            return
+            if not case.awaits_closure_only:
+                case.attach(
+                    signal_type=envelope.type,
+                    signal_event_id=envelope.event_id,
+                    meta=cause.meta(household_id=data.household_id, case_id=case.id),
+                )
+                return
+            reentry = reentry or case.exited
         case_id = uuid.uuid4()
         unit.add(
             Case(
@@ -131,7 +145,7 @@ class CaseworkApplication(ServiceApplication):
                 signal_type=envelope.type,
                 signal_event_id=envelope.event_id,
                 urgent=isinstance(data, ProblemReported) and data.urgent,
-                reentry=household.exited_before,
+                reentry=reentry,
                 meta=cause.meta(household_id=data.household_id, case_id=case_id),
             )
         )
@@ -177,7 +191,7 @@ class CaseworkApplication(ServiceApplication):
         except WrongStep as error:
             raise Conflict(str(error)) from None
         except CaseError as error:
-            raise DomainError(str(error)) from None
+            raise DomainError(str(error), error.field) from None
         self.save(case)
         return case
 
@@ -238,11 +252,54 @@ class CaseworkApplication(ServiceApplication):
         )
         return unmet
 
+    # --- the public notice --------------------------------------------------------
+
+    def household_of(self, case: Case) -> HouseholdCases | None:
+        return self.get_or_none(household_cases_id(case.household_id), HouseholdCases)
+
+    def publish_notice(
+        self,
+        case_id: UUID,
+        starts_on: date,
+        ends_on: date,
+        proposed_type: str | None,
+        principal: Principal,
+    ) -> Case:
+        """The village's notice; when the village proposes no target type, the
+        notice shows the one screening's open flags point to."""
+
+        def publish(case: Case, meta: dict[str, Any]) -> None:
+            proposal = proposed_type or flagged_type(self.household_of(case))
+            case.publish_notice(starts_on, ends_on, meta, proposed_type=proposal)
+
+        return self.act(case_id, principal, publish)
+
+    def public_notice(self, case_id: UUID, principal: Principal) -> PublicNotice:
+        if principal.role not in NOTICE_ROLES:
+            raise Forbidden(
+                "the public notice is for the village, town and district officials"
+            )
+        case = self.get_or_none(case_id, Case)
+        # The notice is posted for the whole village: every grid monitor of the
+        # village reads it, not only the one of the household's group.
+        if case is None or not within(principal.area_code, case.area_code):
+            raise NotFound("case not found in your area")
+        notice = public_notice(case, self.household_of(case))
+        if notice is None:
+            raise NotFound("the village has published no notice for this case yet")
+        return notice
+
     # --- time limits --------------------------------------------------------------
 
     def time_limits(self) -> TimeLimits:
         limits = self.get_or_none(TimeLimits.ID, TimeLimits)
         return limits if limits is not None else TimeLimits()
+
+    def deadline_rules(self) -> DeadlineRules:
+        limits = self.time_limits()
+        return DeadlineRules(
+            {step: limits.limit(step) for step in LEVEL_OF_STEP}, limits.calendar
+        )
 
     def change_time_limit(
         self,
@@ -303,17 +360,15 @@ class CaseworkApplication(ServiceApplication):
     def watch_deadlines(
         self, candidates: list[dict[str, Any]], now: datetime
     ) -> tuple[int, int]:
-        """Warn and escalate the steps past their limits; returns the counts."""
-        limits = self.time_limits()
-        calendar = limits.calendar
+        """Warn and escalate the steps past their limits; returns the counts.
+
+        The candidates come from the queue view; the limits and calendar of record
+        decide, so a view still catching up with a change warns nobody early."""
+        rules = self.deadline_rules()
         warned = escalated = 0
         for row in candidates:
-            step = Step(row["step"])
-            limit = limits.limit(step)
-            started = row["step_started_at"]
-            due = add_days(started, limit.days, limit.working_days, calendar)
-            escalate_at = add_days(
-                started, limit.escalate_after, limit.working_days, calendar
+            due, escalate_at = rules.deadlines(
+                Step(row["step"]), row["step_started_at"]
             )
             if now < due:
                 continue
@@ -338,23 +393,3 @@ class CaseworkApplication(ServiceApplication):
             warned += warning
             escalated += case.version - loaded - warning
         return warned, escalated
-
-
-def add_days(
-    start: datetime,
-    days: int,
-    working_days: bool,
-    calendar: WorkCalendar | None = None,
-) -> datetime:
-    """The deadline: calendar days, or working days by the district's calendar
-    (Monday to Friday when it has none), counted on the county's clock."""
-    if not working_days:
-        return start + timedelta(days=days)
-    calendar = calendar or WorkCalendar()
-    moment = start
-    left = days
-    while left > 0:
-        moment += timedelta(days=1)
-        if calendar.is_working(moment.astimezone(COUNTY_TIME).date()):
-            left -= 1
-    return moment

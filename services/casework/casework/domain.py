@@ -19,10 +19,16 @@ from casework.steps import (
     WorkCalendar,
 )
 from fangpin.eventstore import stable_id
+from fangpin.measures import MEASURES
 
 
 class CaseError(Exception):
-    """A command the case's state does not allow; the text says why."""
+    """A command the case's state does not allow; the text says why, and
+    ``field`` names the part of the command at fault when one is."""
+
+    def __init__(self, reason: str, field: str | None = None):
+        super().__init__(reason)
+        self.field = field
 
 
 class WrongStep(CaseError):
@@ -55,6 +61,7 @@ class Case(Aggregate):
         self.area_code = area_code
         self.town_code = town_code
         self.urgent = urgent
+        self.reentry = reentry
         self.signals = [signal_event_id]
         self.status = "open"
         self.step = Step.VISIT
@@ -64,7 +71,9 @@ class Case(Aggregate):
         self.warned_seq = 0
         self.escalated_seq = 0
         self.consent = False
+        self.notice_starts_on: date | None = None
         self.notice_ends_on: date | None = None
+        self.proposed_type: str | None = None
         self.target_type: str | None = None
         self.confirmed_at: datetime | None = None
         self.plan: dict[str, Any] | None = None
@@ -80,6 +89,11 @@ class Case(Aggregate):
     @property
     def level(self) -> Level | None:
         return LEVEL_OF_STEP.get(self.step)
+
+    @property
+    def awaits_closure_only(self) -> bool:
+        """Rejected, or the household exited: nothing is left but to close."""
+        return self.is_open and self.step is Step.CLOSURE
 
     def _expect(self, *steps: Step) -> None:
         if not self.is_open:
@@ -148,11 +162,21 @@ class Case(Aggregate):
     class NoticePublished(StepEvent):
         starts_on: date
         ends_on: date
+        proposed_type: str | None
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Version 1 did not keep the target type the village proposed."""
+            state.setdefault("proposed_type", None)
 
         def apply(self, aggregate: Aggregate) -> None:
             super().apply(aggregate)
             assert isinstance(aggregate, Case)
+            aggregate.notice_starts_on = self.starts_on
             aggregate.notice_ends_on = self.ends_on
+            aggregate.proposed_type = self.proposed_type
 
     class VillageReviewed(StepEvent):
         objections: bool
@@ -260,8 +284,14 @@ class Case(Aggregate):
         )
 
     def publish_notice(
-        self, starts_on: date, ends_on: date, meta: dict[str, Any]
+        self,
+        starts_on: date,
+        ends_on: date,
+        meta: dict[str, Any],
+        proposed_type: str | None = None,
     ) -> None:
+        """The village's public notice; ``proposed_type`` is the target type the
+        village review proposes, shown on the notice (the district decides)."""
         self._expect(Step.NOTICE)
         if (ends_on - starts_on).days < MINIMUM_NOTICE_DAYS:
             raise CaseError(
@@ -272,6 +302,7 @@ class Case(Aggregate):
             Step.NOTICE_PERIOD,
             starts_on=starts_on,
             ends_on=ends_on,
+            proposed_type=proposed_type,
             meta=meta,
         )
 
@@ -322,7 +353,9 @@ class Case(Aggregate):
     ) -> None:
         self._expect(Step.PLAN)
         if not measures:
-            raise CaseError("a plan names at least one measure")
+            raise CaseError("a plan names at least one measure", "measures")
+        for position, planned in enumerate(measures):
+            self._check_measure_fits(position, str(planned.get("measure", "")))
         self._step_event(
             self.PlanDrawn,
             Step.ASSISTANCE,
@@ -331,6 +364,20 @@ class Case(Aggregate):
             measures=measures,
             meta=meta,
         )
+
+    def _check_measure_fits(self, position: int, code: str) -> None:
+        """The target type decides the help: a low-income household gets income
+        measures, not relief or the safety net's guarantees."""
+        field = f"measures.{position}.measure"
+        measure = MEASURES.get(code)
+        if measure is None:
+            raise CaseError(f"unknown measure {code!r}", field)
+        if measure.target_type.value != self.target_type:
+            raise CaseError(
+                f"measure {code!r} serves {measure.target_type.value} targets, "
+                f"and this household is a {self.target_type} target",
+                field,
+            )
 
     def record_progress(self, kind: str, note: str, meta: dict[str, Any]) -> None:
         self._expect(Step.ASSISTANCE)
@@ -411,6 +458,13 @@ class Case(Aggregate):
             raise WrongStep("the case is already closed")
         if not verification.strip():
             raise CaseError("closing needs the verification evidence")
+        if self.step is Step.DECISION:
+            # The town has checked and handed the case up: only the district's
+            # rejection (or confirmation) ends that, not a closure from below.
+            raise WrongStep(
+                "the case waits on the district's decision; it can be closed "
+                "once the district rejects it"
+            )
         if self.target_type is not None and not self.exited:
             raise WrongStep(
                 "a monitoring target leaves through the risk-elimination review"
@@ -460,6 +514,8 @@ class HouseholdCases(Aggregate):
         self.income_recorded_on: dict[int, str] = {}
         self.measures_received = 0
         self.open_risk_types: list[str] = []
+        self.village_group: str | None = None
+        self.household_number: str | None = None
         # Screening's notification id of the risk state last applied: a flag or
         # clear retried after a newer one must not overwrite it.
         self.risk_position = 0
@@ -471,6 +527,21 @@ class HouseholdCases(Aggregate):
     @event("ExitNoted")
     def note_exit(self) -> None:
         self.exited_before = True
+
+    def note_registry(self, village_group: str, household_number: str | None) -> None:
+        """Where the household is listed, as its public notice names it."""
+        if (village_group, household_number) != (
+            self.village_group,
+            self.household_number,
+        ):
+            self._registry_noted(
+                village_group=village_group, household_number=household_number
+            )
+
+    @event("RegistryNoted")
+    def _registry_noted(self, village_group: str, household_number: str | None) -> None:
+        self.village_group = village_group
+        self.household_number = household_number
 
     @event("HouseholdFactsNoted")
     def note_facts(self, poverty_status: str, no_labour_capacity: bool) -> None:

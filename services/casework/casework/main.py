@@ -10,7 +10,6 @@ from fastapi import FastAPI
 
 from casework.api import router
 from casework.application import CaseworkApplication, utc_now
-from casework.steps import LEVEL_OF_STEP
 from casework.views import QueueView
 from fangpin.projection import LocalFollower, connect_pool
 from fangpin.service import Runtime, create_http_app, serve
@@ -30,10 +29,8 @@ class DeadlineWatch:
         self.interval = interval
 
     def check_once(self) -> tuple[int, int]:
-        limits = self.app.time_limits()
-        current = {step: limits.limit(step) for step in LEVEL_OF_STEP}
         now = self.app.clock()
-        candidates = self.view.deadline_candidates(current, now)
+        candidates = self.view.deadline_candidates(now)
         return self.app.watch_deadlines(candidates, now)
 
     def wake(self) -> None:
@@ -60,6 +57,9 @@ def build(settings: Settings) -> FastAPI:
     runtime.inbox.consume("ASSISTANCE", "assistance.aid.granted")
     view = QueueView(connect_pool(settings.database_url), "casework_view")
     view.setup()
+    dated = view.prepare_deadlines(app.deadline_rules())
+    if dated:
+        logger.info("queue view: dated %d open steps", dated)
     runtime.followers.append(LocalFollower(app, view))
     runtime.followers.append(DeadlineWatch(app, view, settings.deadline_interval))
     http = create_http_app(

@@ -7,10 +7,12 @@ the moment the case entered it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
+from fangpin.areas import COUNTY_TIME
 from fangpin.contracts import Role
 
 
@@ -96,3 +98,58 @@ DEFAULT_LIMITS = {
     Step.ELIMINATION_REVIEW: TimeLimit(10, 20),
     Step.CLOSURE: TimeLimit(5, 10),
 }
+
+
+def add_days(
+    start: datetime,
+    days: int,
+    working_days: bool,
+    calendar: WorkCalendar | None = None,
+) -> datetime:
+    """The deadline: calendar days, or working days by the district's calendar
+    (Monday to Friday when it has none), counted on the county's clock."""
+    if not working_days:
+        return start + timedelta(days=days)
+    calendar = calendar or WorkCalendar()
+    moment = start
+    left = days
+    while left > 0:
+        moment += timedelta(days=1)
+        if calendar.is_working(moment.astimezone(COUNTY_TIME).date()):
+            left -= 1
+    return moment
+
+
+@dataclass(frozen=True)
+class DeadlineRules:
+    """The limits and the working calendar in force: together they date every
+    open step's deadlines from the moment the step started."""
+
+    limits: Mapping[Step, TimeLimit]
+    calendar: WorkCalendar = WorkCalendar()
+    _spans: dict[tuple[Step, date], tuple[timedelta, timedelta]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def deadlines(self, step: Step, started: datetime) -> tuple[datetime, datetime]:
+        """When the step is due (the warning), and when it goes up a level."""
+        # The county's clock keeps one offset all year, so how many days a limit
+        # spans depends only on the county day the step started: counting once per
+        # day keeps re-dating thousands of open steps quick.
+        key = (step, started.astimezone(COUNTY_TIME).date())
+        spans = self._spans.get(key)
+        if spans is None:
+            limit = self.limits[step]
+            due = add_days(started, limit.days, limit.working_days, self.calendar)
+            escalate = add_days(
+                started, limit.escalate_after, limit.working_days, self.calendar
+            )
+            spans = (due - started, escalate - started)
+            self._spans[key] = spans
+        return started + spans[0], started + spans[1]
+
+    def with_limit(self, step: Step, limit: TimeLimit) -> DeadlineRules:
+        return replace(self, limits={**self.limits, step: limit})
+
+    def with_calendar(self, calendar: WorkCalendar) -> DeadlineRules:
+        return replace(self, calendar=calendar)

@@ -5,9 +5,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from casework.application import CaseworkApplication, add_days
+from casework.application import CaseworkApplication
 from casework.domain import Case
-from casework.steps import WorkCalendar
+from casework.steps import WorkCalendar, add_days
 from fangpin.areas import COUNTY_TIME
 from fangpin.auth import Principal
 from fangpin.contracts import Role

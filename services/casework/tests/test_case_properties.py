@@ -12,6 +12,7 @@ from casework.domain import Case, CaseError
 from casework.steps import Step
 
 USERS = st.sampled_from(["village01", "village02", "town01", "town02", "district01"])
+NOTICE_STARTS = date(2026, 11, 1)
 
 
 def meta(user: str) -> dict:
@@ -33,6 +34,9 @@ class CaseLifeCycle(RuleBasedStateMachine):
             meta=meta("grid01"),
         )
         self.events: list = []
+        # The day each village review was recorded on: the event keeps no date
+        # of its own but the moment it was stored.
+        self.review_days: list[date] = []
 
     def attempt(self, command) -> None:
         with contextlib.suppress(CaseError):
@@ -45,16 +49,24 @@ class CaseLifeCycle(RuleBasedStateMachine):
 
     @rule(days=st.integers(0, 10), user=USERS)
     def notice(self, days, user):
-        start = date(2026, 11, 1)
-        end = start + timedelta(days=days)
-        self.attempt(lambda: self.case.publish_notice(start, end, meta(user)))
+        end = NOTICE_STARTS + timedelta(days=days)
+        self.attempt(lambda: self.case.publish_notice(NOTICE_STARTS, end, meta(user)))
 
-    @rule(late=st.booleans(), user=USERS)
-    def village_review(self, late, user):
-        today = date(2026, 12, 31) if late else date(2026, 11, 2)
+    @rule(days_from_end=st.integers(-3, 3), user=USERS)
+    def village_review(self, days_from_end, user):
+        # Around the end of the notice, where the rule bites.
+        ends = self.case.notice_ends_on or NOTICE_STARTS
+        today = ends + timedelta(days=days_from_end)
+        before = len(self.events)
         self.attempt(
             lambda: self.case.complete_village_review(False, "ok", today, meta(user))
         )
+        reviewed = [
+            event
+            for event in self.events[before:]
+            if type(event).__name__ == "VillageReviewed"
+        ]
+        self.review_days.extend(today for _ in reviewed)
 
     @rule(user=USERS)
     def town_check(self, user):
@@ -87,6 +99,36 @@ class CaseLifeCycle(RuleBasedStateMachine):
     @rule(evidence=st.sampled_from(["", "  ", "verified on a visit"]), user=USERS)
     def close(self, evidence, user):
         self.attempt(lambda: self.case.close(evidence, user, meta(user)))
+
+    @rule(hasty=st.booleans())
+    def advance(self, hasty):
+        """The fitting command for the step the case waits in, so that random
+        runs also reach the later steps and try the other rules there. A hasty
+        official cuts the identification short: a visit without consent, a
+        notice a day short, the review a day early, a closure before the
+        district decides."""
+        other = "town02" if self.case.submitted_by == "town01" else "town01"
+        step = self.case.step
+        if step is Step.VISIT:
+            self.visit(not hasty, "village01")
+        elif step is Step.NOTICE:
+            self.notice(4 if hasty else 5, "village01")
+        elif step is Step.NOTICE_PERIOD:
+            self.village_review(-1 if hasty else 0, "village01")
+        elif step is Step.TOWN_CHECK:
+            self.town_check(other)
+        elif step is Step.DECISION and hasty:
+            self.close("solved already", other)
+        elif step is Step.DECISION:
+            self.decide(True, other)
+        elif step is Step.PLAN:
+            self.plan(other)
+        elif step is Step.ASSISTANCE:
+            self.request_review(other)
+        elif step is Step.ELIMINATION_REVIEW:
+            self.review([], other)
+        elif step is Step.CLOSURE:
+            self.close("verified on a visit", other)
 
     @rule(replicas=st.integers(1, 4))
     def deadline_passes(self, replicas):
@@ -126,6 +168,42 @@ class CaseLifeCycle(RuleBasedStateMachine):
                 getattr(event, "step", None),
             ):
                 step_seq += 1
+
+    @invariant()
+    def the_notice_follows_the_households_consent(self):
+        consented = False
+        for event in self.events:
+            name = type(event).__name__
+            if name == "HomeVisitRecorded":
+                consented = event.consent
+            elif name == "NoticePublished":
+                assert consented, "a notice published without the household's consent"
+
+    @invariant()
+    def the_notice_runs_at_least_five_days(self):
+        for event in self.events:
+            if type(event).__name__ == "NoticePublished":
+                assert (event.ends_on - event.starts_on).days >= 5
+
+    @invariant()
+    def the_village_reviews_only_after_the_notice_ends(self):
+        notice_ends: date | None = None
+        reviews = iter(self.review_days)
+        for event in self.events:
+            name = type(event).__name__
+            if name == "NoticePublished":
+                notice_ends = event.ends_on
+            elif name == "VillageReviewed":
+                assert notice_ends is not None, "a review without a notice"
+                assert next(reviews) >= notice_ends
+
+    @invariant()
+    def no_closure_while_the_district_decides(self):
+        waiting_in = Step.VISIT.value
+        for event in self.events:
+            if type(event).__name__ == "CaseClosed":
+                assert waiting_in != Step.DECISION.value
+            waiting_in = getattr(event, "next_step", waiting_in)
 
     @invariant()
     def nothing_happens_after_closure(self):
