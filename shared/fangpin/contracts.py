@@ -17,7 +17,15 @@ from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 AreaCode = Annotated[str, Field(pattern=r"^\d{6}(\d{3}){0,2}$")]
 VillageCode = Annotated[str, Field(pattern=r"^\d{12}$")]
@@ -110,6 +118,11 @@ class HouseholdRegistered(Contract):
     left_poverty_year: int | None = None
     member_count: int = Field(ge=1)
     facts: Facts = Field(default_factory=dict)
+    household_number: str | None = Field(
+        default=None,
+        description="the registry's household number (户编号), as the village's "
+        "public notice names the household",
+    )
 
 
 class HouseholdUpdated(Contract):
@@ -123,6 +136,9 @@ class HouseholdUpdated(Contract):
     member_count: int = Field(ge=1)
     changed: list[str]
     facts: Facts = Field(default_factory=dict)
+    household_number: str | None = Field(
+        default=None, description="the registry's household number (户编号)"
+    )
 
 
 class IncomeRecorded(Contract):
@@ -165,6 +181,144 @@ class RecordRejected(Contract):
     department: str
     kind: str
     reason: str
+
+
+# Bounds of what one home visit can report about a rural household.
+SurveyYuan = Annotated[float | None, Field(ge=0, le=10_000_000)]
+SurveyMonths = Annotated[int | None, Field(ge=0, le=240)]
+
+
+class SurveyFacts(Contract):
+    """What a grid monitor or village official learns on a home visit (入户走访,
+    摸排) about the household as a whole, under the names screening's indicators
+    read. A fact left out was not asked this time: the published event carries
+    only the facts given, and at least one."""
+
+    # family structure
+    single_parent: bool | None = Field(
+        default=None, description="a single parent raises the children"
+    )
+    child_without_carer: bool | None = Field(
+        default=None, description="an orphan or a child nobody in fact looks after"
+    )
+    main_earner_died: bool | None = Field(
+        default=None, description="the main earner died"
+    )
+    # debt
+    household_debt: SurveyYuan = Field(
+        default=None, description="the household's debt, yuan"
+    )
+    hardship_debt: SurveyYuan = Field(
+        default=None, description="debt taken on for illness or disaster, yuan"
+    )
+    # relocation and the dwelling
+    relocated_not_moved_in: bool | None = Field(
+        default=None,
+        description="relocated for poverty alleviation but not moved in",
+    )
+    relocation_debt: SurveyYuan = Field(
+        default=None, description="debt from relocation, yuan"
+    )
+    geohazard_point: bool | None = Field(
+        default=None, description="the dwelling is at a registered geohazard"
+    )
+    # drinking water, as the rural water-safety assessment asks it
+    water_litres_per_day: float | None = Field(
+        default=None, ge=0, le=1000, description="drinking water, litres a person a day"
+    )
+    water_scarce_area: bool | None = Field(
+        default=None, description="the village is water-scarce"
+    )
+    water_quality_ok: bool | None = Field(
+        default=None, description="the water passed its quality test"
+    )
+    water_fetch_minutes: float | None = Field(
+        default=None, ge=0, le=1440, description="minutes to fetch water"
+    )
+    water_fetch_horizontal_m: float | None = Field(
+        default=None, ge=0, le=50_000, description="horizontal distance to water, m"
+    )
+    water_fetch_vertical_m: float | None = Field(
+        default=None, ge=0, le=5000, description="vertical distance to water, m"
+    )
+    water_interrupted_days: int | None = Field(
+        default=None, ge=0, le=366, description="days without water supply in a year"
+    )
+    # work
+    unemployed_months: SurveyMonths = Field(
+        default=None,
+        description="months an able-bodied member has been out of work or back home",
+    )
+    wage_interrupted_months: SurveyMonths = Field(
+        default=None, description="months the wage income has stopped"
+    )
+    public_welfare_job_ended: bool | None = Field(
+        default=None, description="a public-welfare job contract ended"
+    )
+    employed_count: int | None = Field(
+        default=None, ge=0, le=30, description="members in work"
+    )
+    wage_arrears_or_injury: bool | None = Field(
+        default=None,
+        description="a migrant worker is owed wages or was injured at work",
+    )
+    months_unemployed_after_training: SurveyMonths = Field(
+        default=None,
+        description="months without work since finishing skills training",
+    )
+    # schooling
+    student_grant_missing: bool | None = Field(
+        default=None, description="a student lacks a grant they are due"
+    )
+    schooling_cost: float | None = Field(
+        default=None,
+        ge=0,
+        le=1_000_000,
+        description="non-compulsory schooling cost, yuan a year",
+    )
+    vocational_grant_missing: bool | None = Field(
+        default=None,
+        description="an eligible vocational student is not in the Yulu grant scheme",
+    )
+    disabled_child_out_of_school: bool | None = Field(
+        default=None,
+        description="a disabled child is neither in school nor taught at home",
+    )
+    # farming
+    pest_loss: SurveyYuan = Field(
+        default=None, description="animal-disease or pest loss, yuan"
+    )
+
+    @model_validator(mode="after")
+    def something_surveyed(self) -> SurveyFacts:
+        if not self.given():
+            raise ValueError("a survey gives at least one fact")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _given_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A fact not asked is left out rather than sent as null."""
+        dumped: dict[str, Any] = handler(self)
+        return {name: value for name, value in dumped.items() if value is not None}
+
+    def given(self) -> dict[str, float | int | bool]:
+        """The facts this survey gave, by name."""
+        return {
+            name: value
+            for name in SurveyFacts.model_fields
+            if (value := getattr(self, name)) is not None
+        }
+
+
+class HouseholdSurveyed(Contract):
+    """A home visit's facts about a household. Each fact's value stands until a
+    survey of the same or a later date gives it again."""
+
+    household_id: UUID
+    area_code: VillageCode
+    village_group: str
+    surveyed_on: date
+    facts: SurveyFacts
 
 
 # --- screening -------------------------------------------------------------------
@@ -434,6 +588,13 @@ EVENTS: dict[str, EventSpec] = {
             "intake",
             "intake.department.rejected",
             summary="A department record could not be accepted; the reason says why.",
+        ),
+        EventSpec(
+            "HouseholdSurveyed",
+            HouseholdSurveyed,
+            "intake",
+            "intake.household.surveyed",
+            summary="A grid monitor or official recorded a home visit's facts.",
         ),
         EventSpec(
             "RiskFlagged",

@@ -1,18 +1,20 @@
 """Screening on real NATS and PostgreSQL: a department record published by intake
-becomes a RiskFlagged event in screening's store and on its stream; re-screening
-and back-testing page through the stored profiles."""
+becomes a RiskFlagged event in screening's store and on its stream, and so does a
+household survey posted to intake's API; re-screening and back-testing page
+through the stored profiles."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
-from fangpin.auth import Principal
+from fangpin.auth import Principal, issue_token
 from fangpin.contracts import (
     Actor,
     Contract,
@@ -27,14 +29,23 @@ from fangpin.contracts import (
 from fangpin.inbox import Inbox, Incoming
 from fangpin.relay import HEADER_EVENT_TYPE, OutboxRelay
 from fangpin.streams import ensure_streams
+from intake.main import build as build_intake
 from screening.application import ScreeningApplication
 from screening.domain import RiskProfile
 from screening.workers import run_rescreen
-from tests.support import eventually, publish_relayed, stream_messages
+from tests.support import (
+    eventually,
+    household_form,
+    publish_relayed,
+    stream_messages,
+)
 
 pytestmark = pytest.mark.integration
 VILLAGE = "510904101201"
 DISTRICT = Principal(user_id="district01", role=Role.DISTRICT, area_code="510904")
+GRID = Principal(
+    user_id="grid01", role=Role.GRID_MONITOR, area_code=VILLAGE, village_group="1"
+)
 
 
 def envelope(data: Contract) -> Envelope:
@@ -133,6 +144,74 @@ async def test_a_department_record_on_nats_becomes_a_published_risk_flag(screeni
     assert profile is not None and len(profile.records) == 1
     assert len(await published(js, "RiskFlagged")) == 1
     assert len(await published(js, "CataloguePublished")) == 1
+
+
+@pytest.fixture
+def intake(settings) -> Iterator[TestClient]:
+    """Intake's HTTP service with its relay, publishing to the same NATS."""
+    with TestClient(build_intake(settings)) as running:
+        yield running
+
+
+def bearer(principal: Principal) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(principal)}"}
+
+
+async def test_a_survey_posted_to_intake_becomes_a_published_risk_flag(
+    intake, screening, nc
+):
+    app, _ = screening
+    js = nc.jetstream()
+    form = household_form(21)
+    registered = intake.post("/households", json=form, headers=bearer(DISTRICT))
+    assert registered.status_code == 201, registered.text
+    household = uuid.UUID(registered.json()["id"])
+
+    # The grid monitor's home visit finds the main earner dead and nobody in work.
+    visit = {
+        "surveyed_on": date.today().isoformat(),
+        "main_earner_died": True,
+        "employed_count": 0,
+        "household_debt": 48000.0,
+    }
+    answer = intake.post(
+        f"/households/{household}/survey", json=visit, headers=bearer(GRID)
+    )
+    assert answer.status_code == 201, answer.text
+
+    async def surveyed() -> list[Any]:
+        return [
+            message
+            for message in await stream_messages(js, "INTAKE")
+            if message.headers.get(HEADER_EVENT_TYPE) == "HouseholdSurveyed"
+        ]
+
+    (survey_message,) = await eventually(surveyed)
+    survey = Envelope.model_validate_json(survey_message.data)
+    assert survey_message.subject == "intake.household.surveyed"
+    assert survey.actor.user_id == "grid01"
+    assert survey.data["facts"] == {
+        "main_earner_died": True,
+        "household_debt": 48000.0,
+        "employed_count": 0,
+    }
+
+    async def flagged_by_survey() -> list[RiskFlagged]:
+        found = []
+        for message in await published(js, "RiskFlagged"):
+            envelope = Envelope.model_validate_json(message.data)
+            if envelope.causation_id == survey.event_id:
+                found.append(RiskFlagged.model_validate(envelope.data))
+        return found
+
+    (flag,) = await eventually(flagged_by_survey)
+    hits = {hit.code: hit for hit in flag.hits}
+    assert {"R-FAM-01", "R-EMP-03"} <= set(hits)
+    assert hits["R-FAM-01"].values == {"main_earner_died": True}
+    assert hits["R-EMP-03"].values == {"employed_count": 0, "labour_capable_count": 1}
+    assert survey.event_id in flag.caused_by
+    profile = app.get_or_none(household, RiskProfile)
+    assert profile is not None and len(profile.surveys) == 1
 
 
 def incoming(data: Contract, number: int) -> Incoming:

@@ -25,7 +25,13 @@ from intake.application import (
     ProblemIn,
 )
 from intake.errors import BadFile, NotAllowed, UnknownRecordKind
-from intake.feeds import upload_file
+from intake.feeds import (
+    RecordFileUploads,
+    columns,
+    sheet_name,
+    upload_file,
+)
+from intake.feeds import template_sheets as record_template_sheets
 from intake.imports import PROBLEM_HEADERS, Importer, ImportJob, problem_rows
 from intake.registry import age_on, county_today
 from intake.registryfile import template_sheets
@@ -34,10 +40,12 @@ from intake.spreadsheet import (
     CSV_MEDIA_TYPE,
     XLSX_MEDIA_TYPE,
     SheetOut,
+    Value,
     csv_bytes,
     open_table,
     xlsx_bytes,
 )
+from intake.survey import SurveyIn
 from intake.views import IntakeView
 
 router = APIRouter(route_class=RetryLostRace)
@@ -68,11 +76,17 @@ def finder(request: Request) -> HouseholdFinder:
     return found
 
 
+def record_uploads(request: Request) -> RecordFileUploads:
+    found: RecordFileUploads = request.app.state.uploads
+    return found
+
+
 Intake = Annotated[IntakeApplication, Depends(intake)]
 RuntimeDep = Annotated[Runtime, Depends(runtime_of)]
 View = Annotated[IntakeView, Depends(view)]
 Imports = Annotated[Importer, Depends(importer)]
 Finder = Annotated[HouseholdFinder, Depends(finder)]
+Uploads = Annotated[RecordFileUploads, Depends(record_uploads)]
 
 
 class Created(BaseModel):
@@ -100,6 +114,11 @@ class IncomeOut(BaseModel):
     sources: dict[str, Decimal]
 
 
+class SurveyedFact(BaseModel):
+    value: float | int | bool
+    surveyed_on: date
+
+
 class HouseholdOut(BaseModel):
     household_id: UUID
     household_number: str | None
@@ -113,6 +132,10 @@ class HouseholdOut(BaseModel):
     members: list[MemberOut]
     facts: dict[str, float | int | bool | str]
     incomes: list[IncomeOut]
+    survey: dict[str, SurveyedFact] = Field(
+        default_factory=dict,
+        description="each fact's value from its latest home-visit survey",
+    )
 
 
 class Revised(BaseModel):
@@ -189,6 +212,10 @@ def get_household(
             IncomeOut(year=year, per_capita_net_income=income, sources=sources)
             for year, (income, sources) in sorted(household.incomes.items())
         ],
+        survey={
+            name: SurveyedFact.model_validate(standing)
+            for name, standing in household.survey.items()
+        },
     )
 
 
@@ -479,6 +506,42 @@ def list_reports(
     return ReportPage.model_validate(page)
 
 
+# --- household surveys -------------------------------------------------------------
+
+
+class SurveyOut(BaseModel):
+    household_id: UUID
+    surveyed_on: date
+    recorded: list[str] = Field(description="the facts this survey gave")
+    superseded: list[str] = Field(
+        description="of those, the ones a later survey gave: its values stand"
+    )
+
+
+@router.post(
+    "/households/{household_id}/survey",
+    status_code=201,
+    response_model=SurveyOut,
+    tags=["household surveys"],
+)
+def survey_household(
+    household_id: UUID,
+    form: SurveyIn,
+    principal: CurrentPrincipal,
+    app: Intake,
+    runtime: RuntimeDep,
+) -> SurveyOut:
+    """Record what a home visit (入户走访) found; each fact's latest survey stands."""
+    superseded = app.survey_household(household_id, form, principal)
+    runtime.committed()
+    return SurveyOut(
+        household_id=household_id,
+        surveyed_on=form.surveyed_on,
+        recorded=sorted(form.given()),
+        superseded=superseded,
+    )
+
+
 # --- department data ----------------------------------------------------------------
 
 
@@ -535,6 +598,35 @@ class RejectedPage(BaseModel):
     records: list[RejectedOut]
 
 
+class RecordUploadOut(BaseModel):
+    id: UUID
+    state: str = Field(
+        description="queued, reading, importing, then done, failed or interrupted"
+    )
+    department: str
+    kind: str
+    file_name: str
+    format: str
+    rows_read: int
+    rows_total: int | None = Field(description="known once the file is read")
+    rows_done: int
+    accepted: int
+    duplicate: int
+    rejected: int
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    problems: list[RowProblemOut] = Field(
+        description=f"the first {PROBLEMS_SHOWN} rejected rows; all of them in the "
+        "error file"
+    )
+    errors_url: str
+
+
+UPLOAD_PROBLEM_HEADERS = ["行号 (row)", "列 (column)", "原因 (reason)"]
+
+
 @router.get("/departments/schemas", tags=["department data"])
 def record_schemas(principal: CurrentPrincipal) -> dict[str, Any]:
     """JSON Schema of every record kind, keyed ``<department>.<kind>.v<version>``."""
@@ -575,6 +667,118 @@ def comparison_status(
             )
             for name in shown
         ],
+    )
+
+
+@router.get("/departments/{department}/{kind}/template", tags=["department data"])
+def record_template(
+    department: str,
+    kind: str,
+    principal: CurrentPrincipal,
+    format: FileFormat = "xlsx",
+) -> Response:
+    """A kind's file template: XLSX with Chinese headers and a sheet of notes, or
+    CSV headed by the field names; both have the same columns."""
+    found = _record_kind(department, kind)
+    name = f"{department}-{kind}"
+    if format == "csv":
+        return _download(csv_bytes(columns(found), []), CSV_MEDIA_TYPE, f"{name}.csv")
+    return _download(
+        xlsx_bytes(record_template_sheets(found)), XLSX_MEDIA_TYPE, f"{name}.xlsx"
+    )
+
+
+@router.post(
+    "/departments/{department}/{kind}/uploads",
+    status_code=202,
+    response_model=RecordUploadOut,
+    tags=["department data"],
+)
+def start_record_upload(
+    department: str,
+    kind: str,
+    file: Annotated[UploadFile, File(description="XLSX or CSV, as the template")],
+    principal: CurrentPrincipal,
+    uploads: Uploads,
+    response: Response,
+) -> RecordUploadOut:
+    """Take a file of records in the background; follow it at the job's address.
+
+    A file that is not XLSX or CSV, or whose headers do not fit the kind, is
+    refused at once, naming the field ``file``.
+    """
+    record_kind = _may_send_for(principal, department, kind)
+    try:
+        path = _saved_upload(file)
+    except BadFile as error:
+        raise type(error)(error.reason, "file") from None
+    try:
+        job = uploads.submit(path, file.filename or "upload", record_kind, principal)
+    except BadFile as error:
+        path.unlink(missing_ok=True)
+        raise type(error)(error.reason, "file") from None
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    response.headers["Location"] = f"/departments/uploads/{job.id}"
+    return _upload_out(job, uploads)
+
+
+@router.get(
+    "/departments/uploads/{upload_id}",
+    response_model=RecordUploadOut,
+    tags=["department data"],
+)
+def get_record_upload(
+    upload_id: UUID, principal: CurrentPrincipal, uploads: Uploads
+) -> RecordUploadOut:
+    """An upload's progress: rows done of the total, accepted, duplicate and
+    rejected."""
+    return _upload_out(uploads.job(upload_id, principal), uploads)
+
+
+@router.get("/departments/uploads/{upload_id}/errors", tags=["department data"])
+def record_upload_errors(
+    upload_id: UUID,
+    principal: CurrentPrincipal,
+    uploads: Uploads,
+    format: FileFormat = "xlsx",
+) -> Response:
+    """Every rejected row of the upload with its column and reason, as a file."""
+    job = uploads.job(upload_id, principal)
+    rows: list[list[Value]] = [
+        [p.row, p.column, p.reason] for p in uploads.jobs.problems(job.id)
+    ]
+    name = f"upload-{job.id}-errors.{format}"
+    if format == "csv":
+        return _download(csv_bytes(UPLOAD_PROBLEM_HEADERS, rows), CSV_MEDIA_TYPE, name)
+    sheet = SheetOut("错误 (errors)", UPLOAD_PROBLEM_HEADERS, rows, widths=[10, 18, 80])
+    return _download(xlsx_bytes([sheet]), XLSX_MEDIA_TYPE, name)
+
+
+def _upload_out(job: ImportJob, uploads: RecordFileUploads) -> RecordUploadOut:
+    problems = uploads.jobs.problems(job.id, PROBLEMS_SHOWN)
+    return RecordUploadOut(
+        id=job.id,
+        state=job.shown_state(datetime.now(UTC)),
+        department=job.department or "",
+        kind=job.record_kind or "",
+        file_name=job.file_name,
+        format=job.format,
+        rows_read=job.rows_read,
+        rows_total=job.rows_total,
+        rows_done=job.rows_done,
+        accepted=job.accepted,
+        duplicate=job.duplicate,
+        rejected=job.rejected,
+        error=job.error,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        finished_at=job.finished_at,
+        problems=[
+            RowProblemOut(row=p.row, column=p.column, reason=p.reason) for p in problems
+        ],
+        errors_url=f"/departments/uploads/{job.id}/errors",
     )
 
 
@@ -641,7 +845,7 @@ def upload_record_file(
     record_kind = _may_send_for(principal, department, kind)
     path = _saved_upload(file)
     try:
-        with open_table(path, kind) as table:
+        with open_table(path, sheet_name(record_kind)) as table:
             summary = upload_file(app, table, record_kind, principal)
     finally:
         path.unlink(missing_ok=True)
@@ -676,6 +880,12 @@ def _may_send_for(
         principal.role is not Role.DEPARTMENT or principal.department != department
     ):
         raise NotAllowed("you may only send records of your own department")
+    return _record_kind(department, kind)
+
+
+def _record_kind(department: str, kind: str) -> departments.RecordKind:
+    if department not in DEPARTMENTS:
+        raise UnknownRecordKind(f"unknown department {department!r}", "department")
     try:
         return departments.record_kind(department, kind)
     except departments.UnknownRecordKind as error:

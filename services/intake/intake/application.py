@@ -69,6 +69,7 @@ from intake.registry import (
     county_today,
     household_id_for,
 )
+from intake.survey import SURVEYORS, SurveyIn, check_survey
 
 A = TypeVar("A", bound=Aggregate)
 REGISTRARS = (Role.DISTRICT, Role.TOWN, Role.VILLAGE)
@@ -209,13 +210,28 @@ class ProblemIn(BaseModel):
     amount: Decimal | None = Field(default=None, ge=0)
 
 
+LONGEST_RECORD_ID = 100
+
+
 class DepartmentRecordIn(Contract):
     """What a department publishes on ``dept.<department>.<kind>``."""
 
-    record_id: str = Field(min_length=1, max_length=100)
+    record_id: str = Field(min_length=1, max_length=LONGEST_RECORD_ID)
     id_number: str
     occurred_on: date
     facts: dict[str, float | int | bool | str] = Field(default_factory=dict)
+
+
+class UnreadableRecord(Contract):
+    """A department's message that breaks the record schema but names its record
+    id: it is rejected back to the department like any other bad record, rather
+    than only parked where the department cannot see it."""
+
+    record_id: str
+    reason: str
+    # The message as sent, kept in memory only: its keyed hash tells one version
+    # of the record from another.
+    content: str = Field(repr=False)
 
 
 class SaveMode(StrEnum):
@@ -459,6 +475,22 @@ class IntakeApplication(ServiceApplication):
         self.save(report)
         return report_id
 
+    # --- household surveys --------------------------------------------------------
+
+    def survey_household(
+        self, household_id: UUID, form: SurveyIn, principal: Principal
+    ) -> list[str]:
+        """Record a home visit's facts; return those a later survey already gave."""
+        if principal.role not in SURVEYORS:
+            raise NotAllowed("households are surveyed by grid monitors and officials")
+        household = self.household(household_id, principal)
+        facts = form.given()
+        check_survey(facts, household.member_count)
+        meta = Cause(principal.actor()).meta(household_id=household.id)
+        superseded = household.take_survey(facts, form.surveyed_on, meta)
+        self.save(household)
+        return superseded
+
     # --- department records (from NATS, or uploaded over HTTP) ------------------
 
     def process(self, messages: list[Incoming]) -> None:
@@ -468,15 +500,42 @@ class IntakeApplication(ServiceApplication):
     def receive_records(self, messages: Iterable[Incoming]) -> list[RecordResult]:
         unit = UnitOfWork(self)
         batch = []
-        for incoming in messages:
+        unreadable: dict[int, RecordResult] = {}
+        for position, incoming in enumerate(messages):
             department, kind = department_subject(incoming.subject)
             record = incoming.data
-            assert isinstance(record, DepartmentRecordIn)
             unit.track(incoming.key)
+            if isinstance(record, UnreadableRecord):
+                unreadable[position] = self._reject_unreadable(
+                    unit, department, kind, record
+                )
+                continue
+            assert isinstance(record, DepartmentRecordIn)
             batch.append((department, kind, record))
-        results = self._receive(unit, batch, None)
+        received = iter(self._receive(unit, batch, None))
         unit.commit()
-        return results
+        return [
+            unreadable[position] if position in unreadable else next(received)
+            for position in range(len(batch) + len(unreadable))
+        ]
+
+    def _reject_unreadable(
+        self, unit: UnitOfWork, department: str, kind: str, record: UnreadableRecord
+    ) -> RecordResult:
+        version = self.pseudonym(record.content)[:32]
+        rejected_id = rejected_record_id(department, record.record_id, version)
+        if unit.get(rejected_id, RejectedRecord) is None:
+            unit.add(
+                RejectedRecord(
+                    record_id=record.record_id,
+                    department=department,
+                    kind=kind,
+                    version=version,
+                    reason=record.reason,
+                    meta=Cause(system_actor(self.service, "000000")).meta(),
+                )
+            )
+        return RecordResult(record.record_id, "rejected", record.reason)
 
     def receive_upload(
         self,

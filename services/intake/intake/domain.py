@@ -98,6 +98,8 @@ class Household(Aggregate):
         self.drinking_water_ok = drinking_water_ok
         self.facts = facts or {}
         self.incomes: dict[int, tuple[Decimal, dict[str, Decimal]]] = {}
+        # Each surveyed fact's standing value and the date of the survey that gave it.
+        self.survey: dict[str, dict[str, Any]] = {}
 
     @classmethod
     def register(cls, data: HouseholdData, on: date, meta: dict[str, Any]) -> Household:
@@ -203,6 +205,39 @@ class Household(Aggregate):
         meta: dict[str, Any],
     ) -> None:
         self.incomes[year] = (per_capita_net_income, dict(sources))
+
+    def take_survey(
+        self, facts: dict[str, Any], surveyed_on: date, meta: dict[str, Any]
+    ) -> list[str]:
+        """Record a home visit's facts; return those a later survey already gave,
+        whose values stand."""
+        self.record_survey(
+            household_id=self.id,
+            area_code=self.area_code,
+            village_group=self.village_group,
+            surveyed_on=surveyed_on,
+            facts=facts,
+            meta=meta,
+        )
+        return sorted(
+            name for name in facts if self.survey[name]["surveyed_on"] > surveyed_on
+        )
+
+    @event("HouseholdSurveyed")
+    def record_survey(
+        self,
+        household_id: UUID,
+        area_code: str,
+        village_group: str,
+        surveyed_on: date,
+        facts: dict[str, Any],
+        meta: dict[str, Any],
+    ) -> None:
+        for name, value in facts.items():
+            standing = self.survey.get(name)
+            # A survey of the same day as the standing one is the later word.
+            if standing is None or standing["surveyed_on"] <= surveyed_on:
+                self.survey[name] = {"value": value, "surveyed_on": surveyed_on}
 
 
 def _member_v2(member: dict[str, Any]) -> dict[str, Any]:

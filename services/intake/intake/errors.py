@@ -48,3 +48,11 @@ class UnsupportedFile(BadFile):
     """Neither XLSX nor CSV."""
 
     status_code = 415
+
+
+class UploadNotFound(NotFound):
+    """No such department upload, or not one the caller may follow."""
+
+
+class InconsistentSurvey(DomainError):
+    """A survey fact the household's registry entry contradicts."""

@@ -4,7 +4,8 @@ and saved in batches while the uploader watches the progress.
 A job's record (progress, counts and the rejected rows' problems) holds no
 personal data, so it is kept in plain tables beside intake's read model; the
 households themselves go into the encrypted event store, a batch of households
-per transaction.
+per transaction. A department's file of records runs as the same kind of job
+(:mod:`intake.feeds`).
 """
 
 from __future__ import annotations
@@ -73,6 +74,11 @@ class ImportJob:
     registered: int = 0
     updated: int = 0
     unchanged: int = 0
+    # A department's file of records, not a registry file: whose, of what kind,
+    # and how many of its records had been taken before.
+    department: str | None = None
+    record_kind: str | None = None
+    duplicate: int = 0
     error: str | None = None
     created_at: datetime = field(default_factory=_now)
     updated_at: datetime = field(default_factory=_now)
@@ -88,6 +94,8 @@ class ImportJob:
     def visible_to(self, principal: Principal) -> bool:
         if principal.user_id == self.created_by:
             return True
+        if self.department is not None and principal.role is Role.DEPARTMENT:
+            return principal.department == self.department
         return principal.role is Role.DISTRICT and principal.covers(self.area_code)
 
 
@@ -146,6 +154,12 @@ _COUNTERS = (
     "updated",
     "unchanged",
 )
+# Added after the first release: tables made before them gain them on setup.
+_LATER_COLUMNS = (
+    ("department", "text"),
+    ("record_kind", "text"),
+    ("duplicate", "bigint NOT NULL DEFAULT 0"),
+)
 
 
 class PostgresJobs:
@@ -182,6 +196,17 @@ class PostgresJobs:
                 ).format(self.jobs, counters)
             )
             curs.execute(
+                sql.SQL("ALTER TABLE {0} {1}").format(
+                    self.jobs,
+                    sql.SQL(", ").join(
+                        sql.SQL("ADD COLUMN IF NOT EXISTS {0} {1}").format(
+                            sql.Identifier(name), sql.SQL(definition)
+                        )
+                        for name, definition in _LATER_COLUMNS
+                    ),
+                )
+            )
+            curs.execute(
                 sql.SQL(
                     "CREATE TABLE IF NOT EXISTS {0} (job_id uuid NOT NULL, "
                     "row_number integer NOT NULL, column_header text NOT NULL, "
@@ -207,6 +232,7 @@ class PostgresJobs:
                 "state",
                 "error",
                 *_COUNTERS,
+                *(name for name, _ in _LATER_COLUMNS),
                 "created_at",
                 "updated_at",
                 "finished_at",
@@ -289,29 +315,22 @@ class PostgresJobs:
             ]
 
 
-class Importer:
-    """Runs registry imports one at a time, each in a thread of its own;
-    ``on_commit`` wakes the relay after every saved batch."""
+class JobRunner:
+    """Runs its jobs one at a time, each in a thread of its own, and records
+    how each one ended; ``on_commit`` wakes the relay after every saved batch."""
+
+    # What a failed job's error says about the work saved before it stopped.
+    after_failure = "what was saved so far stays"
 
     def __init__(
-        self,
-        app: IntakeApplication,
-        jobs: JobStore,
-        on_commit: Callable[[], None] = lambda: None,
-        chunk_size: int = CHUNK_HOUSEHOLDS,
-    ):
-        self.app = app
+        self, jobs: JobStore, on_commit: Callable[[], None] = lambda: None
+    ) -> None:
         self.jobs = jobs
         self.on_commit = on_commit
-        self.chunk_size = chunk_size
         self._one_at_a_time = threading.Lock()
 
-    def submit(self, path: Path, file_name: str, principal: Principal) -> ImportJob:
-        """Check the file's type and headers now, import it in the background.
-
-        The job owns the file from here on and deletes it when done.
-        """
-        job = self.prepare(path, file_name, principal)
+    def start(self, job: ImportJob, path: Path, principal: Principal) -> None:
+        """Run the job in the background; it deletes the file when done."""
         worker = threading.Thread(
             target=self.run,
             args=(job, path, principal),
@@ -320,6 +339,73 @@ class Importer:
             daemon=True,
         )
         worker.start()
+
+    def run(
+        self,
+        job: ImportJob,
+        path: Path,
+        principal: Principal,
+        delete_file: bool = False,
+    ) -> ImportJob:
+        with self._one_at_a_time:
+            try:
+                self._run(job, path, principal)
+            except Exception as error:
+                # Only the type: the text could quote a cell of the file. A
+                # BadFile's reason names rows and columns only, and says what
+                # to change.
+                logger.error("import %s failed (%s)", job.id, type(error).__name__)
+                job.state = "failed"
+                job.error = (
+                    f"{error.reason}; {self.after_failure}"
+                    if isinstance(error, BadFile)
+                    else f"the import stopped ({type(error).__name__}); "
+                    f"{self.after_failure}"
+                )
+                # With the database away this fails too; the job then shows as
+                # interrupted once it has been silent long enough.
+                with contextlib.suppress(Exception):
+                    self._record(job, finished=True)
+            finally:
+                if delete_file:
+                    path.unlink(missing_ok=True)
+        return job
+
+    def _run(self, job: ImportJob, path: Path, principal: Principal) -> None:
+        raise NotImplementedError
+
+    def _record(self, job: ImportJob, finished: bool = False) -> None:
+        job.updated_at = _now()
+        if finished:
+            job.finished_at = job.updated_at
+        self.jobs.update(job)
+
+
+class Importer(JobRunner):
+    """Registry imports, run one at a time."""
+
+    after_failure = (
+        "the households saved so far stay, and importing the file again completes it"
+    )
+
+    def __init__(
+        self,
+        app: IntakeApplication,
+        jobs: JobStore,
+        on_commit: Callable[[], None] = lambda: None,
+        chunk_size: int = CHUNK_HOUSEHOLDS,
+    ):
+        super().__init__(jobs, on_commit)
+        self.app = app
+        self.chunk_size = chunk_size
+
+    def submit(self, path: Path, file_name: str, principal: Principal) -> ImportJob:
+        """Check the file's type and headers now, import it in the background.
+
+        The job owns the file from here on and deletes it when done.
+        """
+        job = self.prepare(path, file_name, principal)
+        self.start(job, path, principal)
         return job
 
     def prepare(self, path: Path, file_name: str, principal: Principal) -> ImportJob:
@@ -342,35 +428,9 @@ class Importer:
 
     def job(self, job_id: UUID, principal: Principal) -> ImportJob:
         job = self.jobs.get(job_id)
-        if job is None or not job.visible_to(principal):
+        # A department's upload is followed at its own address.
+        if job is None or job.department is not None or not job.visible_to(principal):
             raise ImportNotFound("no such import of yours")
-        return job
-
-    def run(
-        self,
-        job: ImportJob,
-        path: Path,
-        principal: Principal,
-        delete_file: bool = False,
-    ) -> ImportJob:
-        with self._one_at_a_time:
-            try:
-                self._run(job, path, principal)
-            except Exception as error:
-                # Only the type: the text could quote a cell of the file.
-                logger.error("import %s failed (%s)", job.id, type(error).__name__)
-                job.state = "failed"
-                job.error = (
-                    f"the import stopped ({type(error).__name__}); the households "
-                    "saved so far stay, and importing the file again completes it"
-                )
-                # With the database away this fails too; the job then shows as
-                # interrupted once it has been silent long enough.
-                with contextlib.suppress(Exception):
-                    self._record(job, finished=True)
-            finally:
-                if delete_file:
-                    path.unlink(missing_ok=True)
         return job
 
     def _run(self, job: ImportJob, path: Path, principal: Principal) -> None:
@@ -447,12 +507,6 @@ class Importer:
             row = draft.members[position][0]
             draft.fail(row, BY_KEY["id_number"].header, IN_ANOTHER_HOUSEHOLD)
         self.jobs.add_problems(job.id, draft.cascade(NOT_IMPORTED))
-
-    def _record(self, job: ImportJob, finished: bool = False) -> None:
-        job.updated_at = _now()
-        if finished:
-            job.finished_at = job.updated_at
-        self.jobs.update(job)
 
 
 def save_batch(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from fastapi import FastAPI
 from nats.aio.msg import Msg
 from pydantic import ValidationError
@@ -12,7 +14,14 @@ from fangpin.projection import connect_pool
 from fangpin.service import Runtime, create_http_app, serve
 from fangpin.settings import Settings
 from intake.api import router
-from intake.application import DepartmentRecordIn, IntakeApplication, department_subject
+from intake.application import (
+    LONGEST_RECORD_ID,
+    DepartmentRecordIn,
+    IntakeApplication,
+    UnreadableRecord,
+    department_subject,
+)
+from intake.feeds import RecordFileUploads
 from intake.imports import Importer, PostgresJobs
 from intake.search import HouseholdFinder, PostgresSearchIndex, RegistryIndexer
 from intake.views import IntakeFollower, IntakeView
@@ -27,8 +36,29 @@ def parse_department_record(msg: Msg) -> Incoming:
     try:
         record = DepartmentRecordIn.model_validate_json(msg.data)
     except ValidationError as error:
-        raise ContractError(describe_validation_error(error)) from None
+        reason = describe_validation_error(error)
+        unreadable = _unreadable(msg.data, reason)
+        if unreadable is None:
+            raise ContractError(reason) from None
+        return Incoming(tracking_key(msg), msg.subject, None, unreadable)
     return Incoming(tracking_key(msg), msg.subject, None, record)
+
+
+def _unreadable(raw: bytes, reason: str) -> UnreadableRecord | None:
+    """A record that breaks the schema but names its record id, so the department
+    can be told; anything less readable can only be parked."""
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(document, dict):
+        return None
+    record_id = document.get("record_id")
+    if not isinstance(record_id, str) or not record_id.strip():
+        return None
+    if len(record_id) > LONGEST_RECORD_ID:
+        return None
+    return UnreadableRecord(record_id=record_id, reason=reason, content=raw.decode())
 
 
 def build(settings: Settings) -> FastAPI:
@@ -57,6 +87,7 @@ def build(settings: Settings) -> FastAPI:
     )
     http.state.view = view
     http.state.importer = Importer(app, jobs, on_commit=runtime.committed)
+    http.state.uploads = RecordFileUploads(app, jobs, on_commit=runtime.committed)
     http.state.finder = HouseholdFinder(app, search_index)
     return http
 

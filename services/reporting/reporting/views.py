@@ -73,12 +73,13 @@ EVENT_GROUP = "CASE WHEN h.area_code = e.area_code THEN h.village_group ELSE '' 
 
 
 def effective_at(envelope: Envelope) -> datetime:
-    """When the fact became true: the record's, income's or catalogue's own date
-    where the event has one, otherwise when it happened."""
+    """When the fact became true: the record's, income's, survey's or catalogue's
+    own date where the event has one, otherwise when it happened."""
     data = envelope.data
     dated = {
         "DepartmentRecordReceived": "occurred_on",
         "IncomeRecorded": "recorded_on",
+        "HouseholdSurveyed": "surveyed_on",
         "CataloguePublished": "effective_from",
     }.get(envelope.type)
     if dated and data.get(dated):

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from fangpin.contracts import Envelope
+from reporting.parameters import day_start
 from reporting.state import Recorded, contribution, fold
 from reporting.synthetic import Events
 from reporting.views import effective_at
@@ -277,3 +278,24 @@ def test_a_household_known_only_from_a_case_is_placed_by_the_case_area():
     assert (state.area_code, state.registered) == (VILLAGE, False)
     assert "households" not in contribution(state)
     assert contribution(state)["open_cases.visit"].value == 1
+
+
+def test_a_household_survey_joins_the_history_dated_by_its_visit():
+    events = Events()
+    household = uuid.uuid4()
+    history = [recorded(e) for e in confirmed_target(events, household)]
+    survey = events.make(
+        "HouseholdSurveyed",
+        at(20),
+        {
+            "household_id": str(household),
+            "area_code": VILLAGE,
+            "village_group": "2",
+            "surveyed_on": "2026-03-05",
+            "facts": {"employed_count": 0, "household_debt": 30000.0},
+        },
+        household_id=household,
+    )
+    assert effective_at(survey) == day_start(date(2026, 3, 5))
+    with_survey = fold(str(household), [*history, recorded(survey)])
+    assert contribution(with_survey) == contribution(fold(str(household), history))

@@ -17,6 +17,7 @@ from fangpin.auth import Principal
 from fangpin.contracts import (
     DepartmentRecordReceived,
     HouseholdRegistered,
+    HouseholdSurveyed,
     HouseholdUpdated,
     IncomeRecorded,
     ProblemReported,
@@ -475,7 +476,11 @@ class ScreeningApplication(ServiceApplication):
         if isinstance(data, HouseholdRegistered | HouseholdUpdated):
             return self._household(profiles, unit, incoming)
         if not isinstance(
-            data, IncomeRecorded | DepartmentRecordReceived | ProblemReported
+            data,
+            IncomeRecorded
+            | DepartmentRecordReceived
+            | ProblemReported
+            | HouseholdSurveyed,
         ):
             return None
         profile = profiles.get(data.household_id)
@@ -489,6 +494,13 @@ class ScreeningApplication(ServiceApplication):
                 per_capita=float(data.per_capita_net_income),
                 sources={name: float(v) for name, v in data.sources.items()},
                 recorded_on=data.recorded_on,
+                source_event=envelope.event_id,
+                meta=meta,
+            )
+        elif isinstance(data, HouseholdSurveyed):
+            profile.add_survey(
+                surveyed_on=data.surveyed_on,
+                facts=data.facts.given(),
                 source_event=envelope.event_id,
                 meta=meta,
             )

@@ -17,7 +17,14 @@ from screening.catalogue import Catalogue
 from screening.domain import RiskProfile
 
 DATA_EVENTS = frozenset(
-    {"ProfileOpened", "HouseholdChanged", "IncomeAdded", "FactsRecorded", "ReportAdded"}
+    {
+        "ProfileOpened",
+        "HouseholdChanged",
+        "SurveyAdded",
+        "IncomeAdded",
+        "FactsRecorded",
+        "ReportAdded",
+    }
 )
 
 

@@ -409,10 +409,8 @@ class Catalogue:
         self, indicator: Indicator, on: date, fed: frozenset[str] = FED_INPUTS
     ) -> bool:
         """Whether an example that hits still hits on the fed inputs alone."""
-        cached: dict[tuple[str, date], bool] = self.__dict__.setdefault(
-            "_can_fire_cache", {}
-        )
-        key = (indicator.code, on)
+        cached: dict[Any, bool] = self.__dict__.setdefault("_can_fire_cache", {})
+        key = (indicator.code, on, fed)
         if key not in cached:
             cached[key] = self._can_fire(indicator, on, fed)
         return cached[key]

@@ -24,8 +24,9 @@ def as_date(value: Any) -> date:
 class RiskProfile(Aggregate):
     """What screening knows about one household, and which indicators it hits.
 
-    Registry facts, income by year, department records and grid reports, each
-    with the upstream event it came from, so a flag can name its causes.
+    Registry facts, home-visit surveys, income by year, department records and
+    grid reports, each with the upstream event it came from, so a flag can name
+    its causes.
     """
 
     @staticmethod
@@ -55,6 +56,7 @@ class RiskProfile(Aggregate):
         self.incomes: dict[int, dict[str, Any]] = {}
         self.records: list[dict[str, Any]] = []
         self.reports: list[dict[str, Any]] = []
+        self.surveys: list[dict[str, Any]] = []
         self.active: dict[str, date] = {}
         self.catalogue_version = 0
 
@@ -85,6 +87,24 @@ class RiskProfile(Aggregate):
         self.member_count = member_count
         self.facts = dict(facts)
         self.facts_event = source_event
+
+    @event("SurveyAdded")
+    def add_survey(
+        self,
+        surveyed_on: date,
+        facts: dict[str, Any],
+        source_event: UUID | None,
+        meta: dict[str, Any],
+    ) -> None:
+        # Every survey is kept: a fact stands until a later survey gives it again,
+        # and an evaluation on an earlier date reads what stood then.
+        self.surveys.append(
+            {
+                "surveyed_on": as_date(surveyed_on),
+                "facts": dict(facts),
+                "event": source_event,
+            }
+        )
 
     @event("IncomeAdded")
     def add_income(

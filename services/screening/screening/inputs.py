@@ -8,6 +8,8 @@ zero: a condition that needs it cannot hit, and "why" says what was missing.
 
 Inputs whose origin is the household are read from the registry facts intake sends,
 under the same name, so a fact intake starts sending feeds its indicators at once.
+Home-visit surveys give household facts too: each fact's latest survey up to the
+evaluation date stands, over the registry's value of the same name.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ REPORTS = "reports"
 REGISTRY_FEED = "intake: household registry facts"
 INCOME_FEED = "intake: income survey (IncomeRecorded)"
 REPORT_FEED = "intake: grid reports (ProblemReported)"
+SURVEY_FEED = "intake: household survey (HouseholdSurveyed)"
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,10 @@ class Input:
 
 def _household(name: str, kind: type, description: str, feed: str | None) -> Input:
     return Input(name, kind, HOUSEHOLD, feed, description)
+
+
+def _surveyed(name: str, kind: type, description: str) -> Input:
+    return Input(name, kind, HOUSEHOLD, SURVEY_FEED, description)
 
 
 def _income(name: str, kind: type, description: str) -> Input:
@@ -100,19 +107,64 @@ _INPUTS = [
         "drinking water passes the rural water-safety assessment",
         REGISTRY_FEED,
     ),
-    # Household facts no feed supplies yet; intake can add them under these names.
-    _household("single_parent", bool, "a single parent raises the children", None),
-    _household(
-        "child_without_carer",
+    # What grid monitors and village officials learn on home visits; each fact's
+    # latest survey stands.
+    _surveyed("single_parent", bool, "a single parent raises the children"),
+    _surveyed(
+        "child_without_carer", bool, "an orphan or a child nobody in fact looks after"
+    ),
+    _surveyed("main_earner_died", bool, "the main earner died"),
+    _surveyed("household_debt", float, "the household's debt, yuan"),
+    _surveyed("hardship_debt", float, "debt taken on for illness or disaster, yuan"),
+    _surveyed(
+        "relocated_not_moved_in",
         bool,
-        "an orphan or a child nobody in fact looks after",
-        None,
+        "relocated for poverty alleviation but not moved in",
     ),
-    _household("main_earner_died", bool, "the main earner died", None),
-    _household("household_debt", float, "the household's debt, yuan", None),
-    _household(
-        "hardship_debt", float, "debt taken on for illness or disaster, yuan", None
+    _surveyed("relocation_debt", float, "debt from relocation, yuan"),
+    _surveyed("geohazard_point", bool, "the dwelling is at a registered geohazard"),
+    _surveyed("water_litres_per_day", float, "drinking water, litres a person a day"),
+    _surveyed("water_scarce_area", bool, "the village is water-scarce"),
+    _surveyed("water_quality_ok", bool, "the water passed its quality test"),
+    _surveyed("water_fetch_minutes", float, "minutes to fetch water"),
+    _surveyed("water_fetch_horizontal_m", float, "horizontal distance to water, m"),
+    _surveyed("water_fetch_vertical_m", float, "vertical distance to water, m"),
+    _surveyed("water_interrupted_days", int, "days without water supply in a year"),
+    _surveyed(
+        "unemployed_months",
+        int,
+        "months an able-bodied member has been out of work or back home",
     ),
+    _surveyed("wage_interrupted_months", int, "months the wage income has stopped"),
+    _surveyed("public_welfare_job_ended", bool, "a public-welfare job contract ended"),
+    _surveyed("employed_count", int, "members in work"),
+    _surveyed(
+        "wage_arrears_or_injury",
+        bool,
+        "a migrant worker is owed wages or was injured at work",
+    ),
+    _surveyed(
+        "months_unemployed_after_training",
+        int,
+        "months without work since finishing skills training",
+    ),
+    _surveyed("student_grant_missing", bool, "a student lacks a grant they are due"),
+    _surveyed("schooling_cost", float, "non-compulsory schooling cost, yuan"),
+    _surveyed(
+        "vocational_grant_missing",
+        bool,
+        "an eligible vocational student is not in the Yulu grant scheme",
+    ),
+    _surveyed(
+        "disabled_child_out_of_school",
+        bool,
+        "a disabled child is neither in school nor taught at home",
+    ),
+    _surveyed("pest_loss", float, "animal-disease or pest loss, yuan"),
+    # Household facts no feed supplies yet. They belong to the records of a lender
+    # (the micro-loan book), of civil affairs or medical insurance (an application
+    # waiting for a decision) and of the police (a criminal case), not to a home
+    # visit's answers; intake can add them under these names.
     _household(
         "micro_loan_due_days",
         int,
@@ -121,73 +173,9 @@ _INPUTS = [
     ),
     _household("micro_loan_overdue", bool, "a poverty micro-loan is overdue", None),
     _household(
-        "relocated_not_moved_in",
-        bool,
-        "relocated for poverty alleviation but not moved in",
-        None,
-    ),
-    _household("relocation_debt", float, "debt from relocation, yuan", None),
-    _household(
-        "geohazard_point", bool, "the dwelling is at a registered geohazard", None
-    ),
-    _household(
-        "water_litres_per_day", float, "drinking water, litres a person a day", None
-    ),
-    _household("water_scarce_area", bool, "the village is water-scarce", None),
-    _household("water_quality_ok", bool, "the water passed its quality test", None),
-    _household("water_fetch_minutes", float, "minutes to fetch water", None),
-    _household(
-        "water_fetch_horizontal_m", float, "horizontal distance to water, m", None
-    ),
-    _household("water_fetch_vertical_m", float, "vertical distance to water, m", None),
-    _household(
-        "water_interrupted_days", int, "days without water supply in a year", None
-    ),
-    _household(
-        "unemployed_months",
-        int,
-        "months an able-bodied member has been out of work or back home",
-        None,
-    ),
-    _household(
-        "wage_interrupted_months", int, "months the wage income has stopped", None
-    ),
-    _household(
-        "public_welfare_job_ended", bool, "a public-welfare job contract ended", None
-    ),
-    _household("employed_count", int, "members in work", None),
-    _household(
-        "wage_arrears_or_injury",
-        bool,
-        "a migrant worker is owed wages or was injured at work",
-        None,
-    ),
-    _household(
-        "months_unemployed_after_training",
-        int,
-        "months without work since finishing skills training",
-        None,
-    ),
-    _household(
         "medical_aid_pending_days",
         int,
         "days a medical-aid application has waited for a decision",
-        None,
-    ),
-    _household(
-        "student_grant_missing", bool, "a student lacks a grant they are due", None
-    ),
-    _household("schooling_cost", float, "non-compulsory schooling cost, yuan", None),
-    _household(
-        "vocational_grant_missing",
-        bool,
-        "an eligible vocational student is not in the Yulu grant scheme",
-        None,
-    ),
-    _household(
-        "disabled_child_out_of_school",
-        bool,
-        "a disabled child is neither in school nor taught at home",
         None,
     ),
     _household(
@@ -196,7 +184,6 @@ _INPUTS = [
         "a criminal case injured or killed a key labourer",
         None,
     ),
-    _household("pest_loss", float, "animal-disease or pest loss, yuan", None),
     # The income survey: the latest year recorded, and the one before it.
     _income("per_capita_income", float, "per-capita net income, latest year"),
     _income("income_year", int, "the year of the latest income"),
@@ -409,6 +396,7 @@ class ProfileFacts(Protocol):
     incomes: dict[int, dict[str, Any]]
     records: list[dict[str, Any]]
     reports: list[dict[str, Any]]
+    surveys: list[dict[str, Any]]
 
 
 def coerce(kind: type, value: Any) -> Any:
@@ -454,6 +442,11 @@ def derive(profile: ProfileFacts, on: date) -> dict[str, Any]:
             typed = coerce(spec.kind, value)
             if typed is not None:
                 found[name] = typed
+    for name, (value, _) in standing_survey(profile.surveys, on).items():
+        spec = INPUTS.get(name)
+        typed = coerce(spec.kind, value) if spec is not None else None
+        if typed is not None:
+            found[name] = typed
     if profile.member_count:
         found["member_count"] = profile.member_count
     _derive_income(profile, on, found)
@@ -464,6 +457,20 @@ def derive(profile: ProfileFacts, on: date) -> dict[str, Any]:
         if count:
             found[name] = count
     return found
+
+
+def standing_survey(
+    surveys: Iterable[dict[str, Any]], on: date
+) -> dict[str, tuple[Any, UUID | None]]:
+    """Each fact's value from its latest survey up to this date, with the event
+    that gave it; of two surveys of the same day, the one recorded later."""
+    standing: dict[str, tuple[Any, UUID | None]] = {}
+    dated = sorted(surveys, key=lambda survey: _day(survey["surveyed_on"]))
+    for survey in dated:
+        if _day(survey["surveyed_on"]) <= on:
+            for name, value in survey["facts"].items():
+                standing[name] = (value, survey.get("event"))
+    return standing
 
 
 def _total(sources: Mapping[str, Any]) -> float:
@@ -620,8 +627,17 @@ def sources(profile: Sourced, on: date, names: Iterable[str]) -> list[UUID]:
     origins = {INPUTS[name].origin for name in names if name in INPUTS}
     kinds = {kind for name in names if name in INPUTS for kind in INPUTS[name].kinds}
     found: list[UUID] = []
-    if HOUSEHOLD in origins and profile.facts_event is not None:
-        found.append(profile.facts_event)
+    if HOUSEHOLD in origins:
+        surveyed = standing_survey(profile.surveys, on)
+        household = [n for n in names if n in INPUTS and INPUTS[n].origin == HOUSEHOLD]
+        if profile.facts_event is not None and any(
+            name not in surveyed for name in household
+        ):
+            found.append(profile.facts_event)
+        used = {surveyed[name][1] for name in household if name in surveyed}
+        found.extend(
+            survey["event"] for survey in profile.surveys if survey.get("event") in used
+        )
     if INCOME in origins:
         years = sorted(year for year in profile.incomes if year <= on.year)[-2:]
         found.extend(profile.incomes[year]["event"] for year in years)

@@ -66,7 +66,8 @@ async def test_the_catalogue_lists_every_indicator_with_its_thresholds(api):
     assert indicators["R-MED-01"]["thresholds"] == {"oop_line_low_income": 10000}
     assert indicators["R-MED-01"]["reads"] == ["out_of_pocket"]
     assert indicators["R-MED-01"]["can_fire"] is True
-    assert indicators["R-WAT-01"]["can_fire"] is False
+    assert indicators["R-WAT-01"]["can_fire"] is True
+    assert indicators["R-MED-09"]["can_fire"] is False
     inputs = await api.json("GET", "/catalogue/inputs", who=TOWN)
     (oop,) = [item for item in inputs if item["name"] == "out_of_pocket"]
     assert (oop["type"], oop["origin"]) == ("float", "records")

@@ -97,8 +97,10 @@ def test_the_income_line_depends_on_the_household_and_on_the_date():
 
 def test_indicators_that_need_a_missing_feed_cannot_fire_but_the_rest_can():
     silent = set(CATALOGUE.cannot_fire(TODAY))
-    assert {"R-WAT-01", "R-EMP-03", "P-CHN-01"} <= silent
+    assert {"R-INC-08", "R-MED-09", "P-CHN-01"} <= silent
     assert not {"R-MED-01", "R-INC-01", "R-HOU-01", "P-CHN-02"} & silent
+    # Fed by home-visit surveys.
+    assert not {"R-WAT-01", "R-EMP-03", "R-FAM-01", "P-EXP-02"} & silent
     for code in silent:
         reads = CATALOGUE.by_code[code].reads
         assert any(INPUTS[name].feed is None for name in reads)
