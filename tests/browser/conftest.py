@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -66,6 +67,28 @@ def browser(chromium_path: Path) -> Iterator[Any]:
         )
         yield launched
         launched.close()
+
+
+class OnlyFromThePlatform:
+    """Every request a browser context makes, to check at the end that the pages
+    loaded nothing from elsewhere: no fonts, scripts or maps from a CDN."""
+
+    def __init__(self, context: Any, base: str):
+        own = urlsplit(base)
+        self.origin = (own.scheme, own.netloc)
+        self.elsewhere: list[str] = []
+        context.on("request", self.record)
+
+    def record(self, request: Any) -> None:
+        url = request.url
+        if url.startswith(("about:", "data:")):
+            return
+        found = urlsplit(url)
+        if (found.scheme, found.netloc) != self.origin:
+            self.elsewhere.append(url)
+
+    def check(self) -> None:
+        assert not self.elsewhere, f"loaded from outside the platform: {self.elsewhere}"
 
 
 class Api:

@@ -117,6 +117,11 @@ def test_town_grants_aid_and_a_second_grant_for_the_month_is_refused(browser, we
     assert "err-grant-period" in (period.get_attribute("aria-describedby") or "")
     assert page.locator("[data-test=grants] tr[data-grant]").count() == 1
     town.snap("case-grant-duplicate")
+    town.speak("en")
+    grant(page, "temporary_aid", "300", "区级防贫资金")
+    assert "already granted" in page.locator("#err-grant-period").inner_text()
+    town.snap("case-grant-duplicate")
+    town.speak("zh")
 
     # Stopping needs a reason; then the grant leaves the totals.
     page.goto(f"{web}/cases/{case_id}")

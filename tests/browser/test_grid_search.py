@@ -1,6 +1,6 @@
 """A grid monitor finds a household of their grid by a member's name, from a
 phone, reports a problem for it in a few taps, and sees what became of the
-report. Photographed in Chinese and English at phone size."""
+report. Photographed in Chinese and English at phone and desktop size."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import pytest
 
 from fangpin.cli import Platform
 from fangpin.idnumber import make_id_number, mask
-from tests.browser.conftest import PHONE, SCREENSHOTS, Api
+from tests.browser.conftest import PHONE, Api
+from tests.browser.test_pages import Session
 from tests.support import VILLAGE
 
 pytestmark = pytest.mark.browser
@@ -53,17 +54,6 @@ def households(api: Api) -> dict[str, dict[str, Any]]:
     return {"mine": mine, "elsewhere": elsewhere}
 
 
-def signed_in(browser: Any, web: str, user: str) -> Any:
-    context = browser.new_context(viewport=PHONE, locale="zh-CN")
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    page.goto(f"{web}/sign-in")
-    page.fill("#username", user)
-    page.fill("#password", "demo")
-    page.click("form[action='/sign-in'] button[type=submit]")
-    return page
-
-
 def search_until_found(page: Any, query: str, within: float = 20.0) -> Any:
     """The search index follows the registry within moments: search again until
     the household shows. The query is sent with the keyboard's Enter key."""
@@ -78,15 +68,6 @@ def search_until_found(page: Any, query: str, within: float = 20.0) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"no household found on {page.url}")
         time.sleep(0.3)
-
-
-def shoot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    lang = page.get_attribute("html", "lang")
-    suffix = "zh" if lang == "zh-CN" else "en"
-    page.screenshot(
-        path=str(SCREENSHOTS / f"{name}-{suffix}-phone.png"), full_page=True
-    )
 
 
 def reload_until(page: Any, selector: str, within: float = 30.0) -> Any:
@@ -104,7 +85,8 @@ def test_grid_monitor_finds_a_household_by_name_and_reports_a_problem(
 ):
     mine = households["mine"]
     head, spouse = mine["members"]
-    page = signed_in(browser, web, "grid01")
+    grid = Session(browser, web, "grid01", PHONE)
+    page = grid.page
     assert page.url == f"{web}/grid"
 
     # A name too short is refused beside the field, in Chinese.
@@ -120,13 +102,13 @@ def test_grid_monitor_finds_a_household_by_name_and_reports_a_problem(
     assert mask(head["id_number"]) in text and mask(spouse["id_number"]) in text
     for member in (*mine["members"], *households["elsewhere"]["members"]):
         assert member["id_number"] not in page.content()
-    shoot(page, "grid-search")
+    grid.snap("grid-search")
 
     # The same search in English.
     page.click("[data-test=lang-toggle]")
     search_until_found(page, "文君")
     assert page.inner_text("#matches-h") == "Households found"
-    shoot(page, "grid-search")
+    grid.snap("grid-search")
     page.click("[data-test=lang-toggle]")
     search_until_found(page, "文君")
 
@@ -134,7 +116,7 @@ def test_grid_monitor_finds_a_household_by_name_and_reports_a_problem(
     page.click(f"[data-household='{mine['household_id']}'] [data-test=report-this]")
     assert page.url.endswith(f"/grid?household_id={mine['household_id']}#report-h")
     assert head["name"] in page.inner_text("#report-h")
-    shoot(page, "grid-search-report")
+    grid.shoot("grid-search-report")
     page.check("#c-illness")
     page.fill("#f-description", "配偶住院，医疗费用较高")
     page.click("form[action='/grid/reports'] button[type=submit]")
@@ -144,5 +126,5 @@ def test_grid_monitor_finds_a_household_by_name_and_reports_a_problem(
     mine_listed = "[data-test=my-reports] li[data-outcome=open]"
     reported = reload_until(page, mine_listed)
     assert "办理中：入户核实" in reported.inner_text()
-    shoot(page, "grid-reports")
-    page.context.close()
+    grid.shoot("grid-reports")
+    grid.close()

@@ -2,8 +2,8 @@
 and lands on its page; a grid report is walked to a closed case through the
 pages; a confirmed target meets the risk-elimination review and its unmet
 conditions; a department file with a bad row shows the row's reason; the
-district changes a time limit and a budget. Every main page is photographed in
-Chinese and English at phone and desktop sizes."""
+district changes a time limit, the working calendar and a budget. Every main
+page is photographed in Chinese and English at phone and desktop sizes."""
 
 from __future__ import annotations
 
@@ -17,7 +17,13 @@ import pytest
 
 from fangpin.cli import Platform
 from fangpin.idnumber import mask
-from tests.browser.conftest import DESKTOP, PHONE, SCREENSHOTS, Api
+from tests.browser.conftest import (
+    DESKTOP,
+    PHONE,
+    SCREENSHOTS,
+    Api,
+    OnlyFromThePlatform,
+)
 from tests.support import household_form
 
 pytestmark = pytest.mark.browser
@@ -30,6 +36,7 @@ class Session:
         self.base = base
         self.context = browser.new_context(viewport=viewport, locale="zh-CN")
         self.context.set_default_timeout(10_000)
+        self.requests = OnlyFromThePlatform(self.context, base)
         self.page = self.context.new_page()
         self.page.goto(f"{base}/sign-in")
         self.page.fill("#username", user)
@@ -40,6 +47,12 @@ class Session:
         self.page.goto(self.base + path)
         return self.page
 
+    def speak(self, lang: str) -> None:
+        """Pages loaded from now on come in this language."""
+        self.context.add_cookies(
+            [{"name": "fangpin_lang", "value": lang, "url": self.base}]
+        )
+
     def shoot(self, name: str, full_page: bool = True) -> None:
         """The current page in both languages, at phone and desktop size.
 
@@ -48,31 +61,33 @@ class Session:
         """
         page = self.page
         viewport = page.viewport_size
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         for lang in ("en", "zh"):
-            self.context.add_cookies(
-                [{"name": "fangpin_lang", "value": lang, "url": self.base}]
-            )
+            self.speak(lang)
             page.set_viewport_size(PHONE)
             page.reload()
-            for size, shown in (("phone", PHONE), ("desktop", DESKTOP)):
-                page.set_viewport_size(shown)
-                page.wait_for_timeout(150)  # charts redraw for the new width
-                page.screenshot(
-                    path=str(SCREENSHOTS / f"{name}-{lang}-{size}.png"),
-                    full_page=full_page,
-                )
+            self._both_sizes(f"{name}-{lang}", full_page)
         page.set_viewport_size(viewport)
 
     def snap(self, name: str) -> None:
-        """The page as it is now (a form's answer), without loading it again."""
-        size = "phone" if self.page.viewport_size == PHONE else "desktop"
-        self.page.screenshot(
-            path=str(SCREENSHOTS / f"{name}-zh-{size}.png"), full_page=True
-        )
+        """The page as it is now (a form's answer), without loading it again,
+        at phone and desktop size, in the language it shows."""
+        shown = self.page.get_attribute("html", "lang")
+        viewport = self.page.viewport_size
+        self._both_sizes(f"{name}-{'zh' if shown == 'zh-CN' else 'en'}", True)
+        self.page.set_viewport_size(viewport)
+
+    def _both_sizes(self, stem: str, full_page: bool) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        for size, shown in (("phone", PHONE), ("desktop", DESKTOP)):
+            self.page.set_viewport_size(shown)
+            self.page.wait_for_timeout(150)  # charts redraw for the new width
+            self.page.screenshot(
+                path=str(SCREENSHOTS / f"{stem}-{size}.png"), full_page=full_page
+            )
 
     def close(self) -> None:
         self.context.close()
+        self.requests.check()
 
 
 def submit(page: Any, action: str) -> None:
@@ -187,7 +202,10 @@ def test_grid_report_walks_through_the_pages_to_a_closed_case(
     assert page.inner_text("[data-test=case-step]") == "镇级审核"
     village.close()
 
+    # The town official lands on the queue, where the case now waits.
     town = Session(browser, web, "town01", DESKTOP)
+    reload_until(town.page, f"tr[data-household='{household_id}']")
+    town.shoot("queue-town")
     town.page.goto(case_url)
     field(town.page, "town-check", "summary").fill("镇级核查属实")
     submit(town.page, "town-check")
@@ -353,7 +371,6 @@ def test_department_upload_reports_the_bad_row(browser, web, api, grid_household
     report = page.request.get(f"{web}/department/rejected/medical_insurance.csv")
     assert report.ok and "WEB-0002" in report.text()
     assert page.locator("[data-test=feed-status]").is_visible()
-    medical.snap("department-upload-result")
     medical.close()
 
 
@@ -393,6 +410,30 @@ def test_district_changes_a_time_limit_and_a_budget(browser, web):
     assert page.locator("[data-test=done]").is_visible()
     assert page.locator("form[data-step=visit] [name=days]").input_value() == "3"
     district.shoot("time-limits")
+
+    # The working calendar below the limits: a Monday is no worked weekend day.
+    calendar = page.locator("form[data-test=calendar]")
+    calendar.locator("[name=holidays]").fill(
+        "2027-01-01\n2027-02-08, 2027-02-09, 2027-02-10\n2027-02-11\n2027-02-12"
+    )
+    calendar.locator("[name=workdays]").fill("2027-02-07\n2027-02-22")
+    calendar.locator("button[type=submit]").click()
+    refused = page.locator("#err-calendar-workdays")
+    assert "2027-02-22 是周一至周五" in refused.inner_text()
+    workdays = page.locator("#f-calendar-workdays")
+    assert workdays.get_attribute("aria-invalid") == "true"
+    assert "err-calendar-workdays" in (workdays.get_attribute("aria-describedby") or "")
+    district.snap("time-limits-calendar-refused")
+    workdays.fill("2027-02-07\n2027-02-20")
+    page.locator("form[data-test=calendar] button[type=submit]").click()
+    assert page.locator("[data-test=calendar-saved]").is_visible()
+    assert "6 个法定节假日、2 个调休上班日" in page.inner_text(
+        "[data-test=calendar-counts]"
+    )
+    assert page.locator("#f-calendar-workdays").input_value() == (
+        "2027-02-07\n2027-02-20"
+    )
+    district.shoot("time-limits-calendar")
 
     page.goto(f"{web}/district/budgets")
     page.fill("#f-funding_source", "区级防贫资金")

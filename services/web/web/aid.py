@@ -26,21 +26,28 @@ WHOLE_UNITS = frozenset({"people", "places"})
 GRANT_FIELDS = ("measure", "quantity", "period", "funding_source", "emergency")
 
 
-def green_channel(case: dict[str, Any]) -> bool:
-    """An urgent case whose help may start before the household is confirmed."""
-    return bool(case.get("urgent")) and case.get("step") in BEFORE_DECISION
+def green_channel(case: dict[str, Any], user: User | None = None) -> bool:
+    """Whether help may start before the household is confirmed: on an urgent
+    case, or on any case when the district office gives it."""
+    if case.get("step") not in BEFORE_DECISION:
+        return False
+    return bool(case.get("urgent")) or (user is not None and user.role == "district")
 
 
 def may_grant(user: User, case: dict[str, Any]) -> bool:
     if case.get("status") != "open" or user.role not in GRANTING_ROLES:
         return False
-    return case.get("step") in AID_STEPS or green_channel(case)
+    return case.get("step") in AID_STEPS or green_channel(case, user)
 
 
-def grant_fields(case: dict[str, Any]) -> list[str]:
+def grant_fields(case: dict[str, Any], user: User | None = None) -> list[str]:
     """The grant form's fields on this case: the emergency flag only where the
     green channel is open."""
-    return [name for name in GRANT_FIELDS if name != "emergency" or green_channel(case)]
+    return [
+        name
+        for name in GRANT_FIELDS
+        if name != "emergency" or green_channel(case, user)
+    ]
 
 
 def may_stop(user: User, grant: dict[str, Any]) -> bool:

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from web.client import ApiError, Services, SignInRequired
 from web.config import WebSettings
 from web.pages import auth, cases, department, district, figures, grid, households
+from web.pages.ledger import router as ledger_router
 from web.render import HERE, build_templates, render
 from web.session import (
     LANG_COOKIE,
@@ -72,6 +73,7 @@ def create_app(
     http.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for module in (auth, cases, grid, department, district, figures, households):
         http.include_router(module.router)
+    http.include_router(ledger_router)
 
     @http.exception_handler(SignInRequired)
     async def sign_in_again(request: Request, _: SignInRequired) -> Response:

@@ -111,6 +111,7 @@ ZH: dict[str, str] = {
     "event.HouseholdRegistered": "农户登记",
     "event.HouseholdUpdated": "农户信息变更",
     "event.IncomeRecorded": "收入记录",
+    "event.HouseholdSurveyed": "入户摸排",
     "event.RiskFlagged": "风险预警",
     "event.RiskCleared": "风险解除",
     "event.CaseOpened": "立案",
@@ -200,6 +201,7 @@ ZH: dict[str, str] = {
     "queue.open": "办理",
     "queue.prev": "上一页",
     "queue.next": "下一页",
+    "queue.pages": "分页",
     "queue.sorted": "按办理期限排序，最早到期的在前。",
     # case page
     "case.title": "案件办理",
@@ -343,6 +345,36 @@ ZH: dict[str, str] = {
     "dept.last_arrival": "最近推送",
     "dept.none_yet": "本月尚未推送",
     "dept.too_large": "文件超过 10 MB",
+    "dept.template_hint": (
+        "Excel 模板列名为中文，并附填写说明；CSV 模板列名为字段名。两者列相同，"
+        "填好后都可上传。"
+    ),
+    "dept.template_xlsx": "Excel（XLSX）",
+    "dept.template_xlsx_label": "下载 Excel 模板：{kind}",
+    "dept.template_csv_label": "下载 CSV 模板：{kind}",
+    "dept.result_file": "文件 {name}（{kind}）",
+    "dept.upload_state.failed": "处理中途停止。",
+    "dept.upload_state.interrupted": (
+        "处理已中断（服务重启）。请重新上传该文件，已接收的记录不会重复计算。"
+    ),
+    "dept.problems_first": "仅显示前 {n} 条，全部问题见错误报告。",
+    "dept.upload_errors": "下载本文件的错误报告",
+    "dept.upload_errors_xlsx": "下载本文件的错误报告（Excel）",
+    "dept.upload_errors_csv": "下载本文件的错误报告（CSV）",
+    "dept.month": "月份",
+    "dept.month_hint": "按数据到达平台的月份统计。",
+    "dept.month_show": "查看",
+    "dept.month_invalid": "请选择有效的月份，如 2026-01。",
+    "dept.month_future": "不能选择尚未到来的月份。",
+    "dept.none_in_month": "该月没有推送",
+    "dept.progress.title": "正在处理数据文件",
+    "dept.progress.queued": "排队中，即将开始……",
+    "dept.progress.reading": "正在读取文件：已读 {n} 行",
+    "dept.progress.done": "已处理 {done} / {total} 行",
+    "dept.progress.hint": (
+        "本页每秒自动刷新，处理完毕后显示结果。离开本页不影响处理，"
+        "已接收的记录随时计入数据比对情况。"
+    ),
     "grid.reports_empty": "您还没有上报过问题。",
     "grid.report_again": "再次上报",
     "grid.status.reported": "已上报",
@@ -387,8 +419,8 @@ ZH: dict[str, str] = {
     "dept.kind_hint": "如 hospital_settlement（住院结算）",
     "dept.file": "数据文件（XLSX 或 CSV）",
     "dept.file_hint": (
-        "第一行为列名：record_id, id_number, occurred_on，其余列为该类数据的各项"
-        "（见模板）。"
+        "第一行为列名：Excel 模板中的中文列名，或字段名 record_id, id_number, "
+        "occurred_on 及该类数据的各项（见模板）。"
     ),
     "dept.template": "下载模板（按数据类型）",
     "dept.submit": "上传",
@@ -449,6 +481,9 @@ ZH: dict[str, str] = {
     "grant.period_hint": "同一措施每月只能发放一次。",
     "grant.source_hint": "如“区级防贫资金”；已设预算的来源可直接选择。",
     "grant.green_channel": "本案件为紧急案件，可走绿色通道，在认定完成前先行救助。",
+    "grant.green_channel_district": (
+        "本案件非紧急案件；区防贫办可决定在认定完成前先行救助（绿色通道）。"
+    ),
     "grant.emergency": "绿色通道：认定前先行救助",
     "grant.emergency_hint": "该户尚未认定为监测对象，先行救助须勾选此项。",
     "grant.submit": "发放",
@@ -517,6 +552,39 @@ ZH: dict[str, str] = {
     "catalogue.open_draft": "生成草稿",
     "catalogue.indicators": "指标",
     "catalogue.versions": "历史版本",
+    "indicator_group.income": "收入",
+    "indicator_group.expense": "支出",
+    "indicator_group.data": "数据更新",
+    "indicator_group.employment": "就业",
+    "indicator_group.health": "医疗健康",
+    "indicator_group.education": "教育",
+    "indicator_group.housing": "住房",
+    "indicator_group.water": "饮水",
+    "indicator_group.disability": "残疾",
+    "indicator_group.disaster": "灾害",
+    "indicator_group.accident": "意外事故",
+    "indicator_group.family": "家庭变故",
+    "indicator_group.safety_net": "兜底保障",
+    "indicator_group.channel": "上报渠道",
+    # the fields of an indicator that a catalogue change names
+    "indicator_field.code": "编号",
+    "indicator_field.ref": "原编号",
+    "indicator_field.name_zh": "中文名称",
+    "indicator_field.name_en": "英文名称",
+    "indicator_field.group": "类别",
+    "indicator_field.applies_to": "适用户类",
+    "indicator_field.condition": "条件",
+    "indicator_field.target_type": "监测类型",
+    "indicator_field.severity": "风险等级",
+    "indicator_field.description": "说明",
+    # screening's lines of what a catalogue version changes
+    "change.first": "首个版本：共 {count} 项指标",
+    "change.indicator_added": "新增指标 {code}",
+    "change.indicator_retired": "停用指标 {code}",
+    "change.indicator_changed": "指标 {code} 修改了{fields}",
+    "change.parameter_added": "新增参数 {name}",
+    "change.parameter_removed": "删除参数 {name}",
+    "change.parameter_value": "参数 {name}：自 {date} 起为 {value}",
     "draft.title": "目录草稿",
     "draft.status.open": "草稿",
     "draft.status.published": "已发布",
@@ -541,6 +609,8 @@ ZH: dict[str, str] = {
     "draft.publish": "发布",
     "draft.publish_hint": "发布后成为新版本，全部农户按新目录重新筛查。",
     "draft.backtest_first": "请先完成回测再发布。",
+    "draft.refused.backtest": "未能开始回测：",
+    "draft.refused.publish": "未能发布：",
     "limits.title": "办理时限",
     "limits.intro": (
         "每个环节的办理时限；超过时限预警（橙色），超过升级时限转上一级（红色）。"
@@ -552,6 +622,20 @@ ZH: dict[str, str] = {
     "limits.working_days": "按工作日计",
     "limits.save": "保存",
     "limits.saved": "时限已更新，对办理中的环节即时生效。",
+    "calendar.title": "工作日历",
+    "calendar.intro": (
+        "按工作日计的时限只算工作日：周一至周五，除去下面的法定节假日，"
+        "再加上调休上班的周六、周日。"
+    ),
+    "calendar.counts": "现有 {holidays} 个法定节假日、{workdays} 个调休上班日。",
+    "calendar.holidays": "法定节假日（放假的周一至周五）",
+    "calendar.holidays_hint": (
+        "每行一个日期，格式 YYYY-MM-DD（如 2027-01-01），也可用逗号分隔。"
+    ),
+    "calendar.workdays": "调休上班日（上班的周六、周日）",
+    "calendar.workdays_hint": "只填周六或周日，且不能同时是节假日；格式同上。",
+    "calendar.save": "保存日历",
+    "calendar.saved": "工作日历已更新，按工作日计的时限即时按新日历计算。",
     "budgets.title": "资金预算",
     "budgets.source": "资金来源",
     "budgets.year": "年度",
@@ -649,6 +733,37 @@ ZH: dict[str, str] = {
     "error.generic": "请求未能完成（{status}）。",
     "error.csrf": "页面已过期，请刷新后重试。",
     "error.invalid_id": "编号格式不正确。",
+    # the monthly work ledger
+    "nav.ledger": "工作台账",
+    "ledger.title": "工作台账",
+    "ledger.month": "统计月份：{month}",
+    "ledger.compared": "与上月（{month}）比较",
+    "ledger.pick_month": "月份",
+    "ledger.pick_hint": "格式：年-月，如 2026-03。",
+    "ledger.show": "查看",
+    "ledger.months": "切换月份",
+    "ledger.earlier": "上月",
+    "ledger.later": "下月",
+    "ledger.month_invalid": "请按 YYYY-MM 填写有效月份；下面显示的是本月。",
+    "ledger.month_future": "月份不能晚于本月；下面显示的是本月。",
+    "ledger.download": "下载本台账：",
+    "ledger.label": "工作台账：",
+    "ledger.xlsx": "Excel（XLSX）",
+    "ledger.hint": "事项按生效日期计入月份；点击数字查看所涉农户和案件。",
+    "ledger.own": "本级合计",
+    "ledger.own_group": "本组合计",
+    "ledger.item": "事项",
+    "ledger.change": "较上月增减",
+    "ledger.change_short": "增减",
+    "ledger.by_town": "各乡镇",
+    "ledger.by_village": "各村",
+    "ledger.by_group": "各村民小组",
+    "ledger.parts_hint": "每格为本月数；与上月不同的，后附增减。",
+    "ledger.open_area": "点击名称查看该地区的台账。",
+    "ledger.empty": "该地区本月和上月都没有记录。",
+    "ledger.up": "返回上一级",
+    "ledger.open": "查看",
+    "case.household_file": "查看农户档案",
 }
 
 EN: dict[str, str] = {
@@ -747,6 +862,7 @@ EN: dict[str, str] = {
     "event.HouseholdRegistered": "Household registered",
     "event.HouseholdUpdated": "Household updated",
     "event.IncomeRecorded": "Income recorded",
+    "event.HouseholdSurveyed": "Household surveyed",
     "event.RiskFlagged": "Risk flagged",
     "event.RiskCleared": "Risk cleared",
     "event.CaseOpened": "Case opened",
@@ -833,6 +949,7 @@ EN: dict[str, str] = {
     "queue.open": "Open",
     "queue.prev": "Previous",
     "queue.next": "Next",
+    "queue.pages": "Pages",
     "queue.sorted": "Oldest deadline first.",
     "case.title": "Case",
     "case.household": "Household",
@@ -980,6 +1097,39 @@ EN: dict[str, str] = {
     "dept.last_arrival": "Last sent",
     "dept.none_yet": "Nothing sent this month",
     "dept.too_large": "The file is larger than 10 MB",
+    "dept.template_hint": (
+        "The Excel template has Chinese headers and a sheet of notes; the CSV "
+        "template is headed by the field names. Both have the same columns and "
+        "either can be uploaded."
+    ),
+    "dept.template_xlsx": "Excel (XLSX)",
+    "dept.template_xlsx_label": "Download the Excel template: {kind}",
+    "dept.template_csv_label": "Download the CSV template: {kind}",
+    "dept.result_file": "File {name} ({kind})",
+    "dept.upload_state.failed": "The file stopped before its end.",
+    "dept.upload_state.interrupted": (
+        "The file was interrupted (the service restarted). Upload it again; "
+        "records already taken are not counted twice."
+    ),
+    "dept.problems_first": "The first {n} are shown; the error report has all.",
+    "dept.upload_errors": "Download this file's error report",
+    "dept.upload_errors_xlsx": "Download this file's error report (Excel)",
+    "dept.upload_errors_csv": "Download this file's error report (CSV)",
+    "dept.month": "Month",
+    "dept.month_hint": "Counted by the month the records reached the platform.",
+    "dept.month_show": "Show",
+    "dept.month_invalid": "Choose a month such as 2026-01.",
+    "dept.month_future": "That month has not come yet.",
+    "dept.none_in_month": "Nothing sent that month",
+    "dept.progress.title": "Taking in your file",
+    "dept.progress.queued": "Waiting to start…",
+    "dept.progress.reading": "Reading the file: {n} rows read",
+    "dept.progress.done": "{done} of {total} rows done",
+    "dept.progress.hint": (
+        "This page refreshes every second and shows the result when the file is "
+        "done. Leaving it does not stop the work; records taken count in the "
+        "comparison at once."
+    ),
     "grid.reports_empty": "You have not reported anything yet.",
     "grid.report_again": "Report again",
     "grid.status.reported": "Reported",
@@ -1036,8 +1186,9 @@ EN: dict[str, str] = {
     "dept.kind_hint": "e.g. hospital_settlement",
     "dept.file": "Data file (XLSX or CSV)",
     "dept.file_hint": (
-        "First line names the columns: record_id, id_number, occurred_on, then"
-        " the kind's facts (see the templates)."
+        "The first line names the columns: the Excel template's Chinese headers, or"
+        " the field names record_id, id_number, occurred_on and the kind's facts"
+        " (see the templates)."
     ),
     "dept.template": "Templates by kind of record",
     "dept.submit": "Upload",
@@ -1107,6 +1258,10 @@ EN: dict[str, str] = {
     "grant.green_channel": (
         "This case is urgent: through the green channel help may start before the"
         " decision."
+    ),
+    "grant.green_channel_district": (
+        "This case is not urgent; the district office may still start help before"
+        " the decision (green channel)."
     ),
     "grant.emergency": "Green channel: help before the decision",
     "grant.emergency_hint": (
@@ -1185,6 +1340,39 @@ EN: dict[str, str] = {
     "catalogue.open_draft": "Open a draft",
     "catalogue.indicators": "Indicators",
     "catalogue.versions": "Versions",
+    "indicator_group.income": "Income",
+    "indicator_group.expense": "Spending",
+    "indicator_group.data": "Data upkeep",
+    "indicator_group.employment": "Employment",
+    "indicator_group.health": "Health",
+    "indicator_group.education": "Education",
+    "indicator_group.housing": "Housing",
+    "indicator_group.water": "Drinking water",
+    "indicator_group.disability": "Disability",
+    "indicator_group.disaster": "Disasters",
+    "indicator_group.accident": "Accidents",
+    "indicator_group.family": "Family events",
+    "indicator_group.safety_net": "Safety net",
+    "indicator_group.channel": "Reporting channel",
+    # the fields of an indicator that a catalogue change names
+    "indicator_field.code": "code",
+    "indicator_field.ref": "reference",
+    "indicator_field.name_zh": "Chinese name",
+    "indicator_field.name_en": "English name",
+    "indicator_field.group": "group",
+    "indicator_field.applies_to": "applies to",
+    "indicator_field.condition": "condition",
+    "indicator_field.target_type": "target type",
+    "indicator_field.severity": "severity",
+    "indicator_field.description": "description",
+    # screening's lines of what a catalogue version changes
+    "change.first": "First version: {count} indicators",
+    "change.indicator_added": "Indicator {code} added",
+    "change.indicator_retired": "Indicator {code} retired",
+    "change.indicator_changed": "Indicator {code}: {fields} changed",
+    "change.parameter_added": "Parameter {name} added",
+    "change.parameter_removed": "Parameter {name} removed",
+    "change.parameter_value": "Parameter {name}: {value} from {date}",
     "draft.title": "Catalogue draft",
     "draft.status.open": "Draft",
     "draft.status.published": "Published",
@@ -1212,6 +1400,8 @@ EN: dict[str, str] = {
         "It becomes the next version and every household is screened again."
     ),
     "draft.backtest_first": "Run the back-test before publishing.",
+    "draft.refused.backtest": "The back-test could not start: ",
+    "draft.refused.publish": "Not published: ",
     "limits.title": "Time limits",
     "limits.intro": (
         "Each step's limit; past it a warning (orange), past the escalation limit"
@@ -1224,6 +1414,24 @@ EN: dict[str, str] = {
     "limits.working_days": "Working days",
     "limits.save": "Save",
     "limits.saved": "Limit changed; it applies to open steps now.",
+    "calendar.title": "Working calendar",
+    "calendar.intro": (
+        "Limits kept in working days count Monday to Friday, except the public"
+        " holidays below, plus the weekend days worked in their place."
+    ),
+    "calendar.counts": (
+        "{holidays} public holidays and {workdays} worked weekend days are listed."
+    ),
+    "calendar.holidays": "Public holidays (weekdays off)",
+    "calendar.holidays_hint": (
+        "One date a line as YYYY-MM-DD (e.g. 2027-01-01), or separated by commas."
+    ),
+    "calendar.workdays": "Worked weekend days (Saturdays, Sundays at work)",
+    "calendar.workdays_hint": (
+        "Saturdays or Sundays only, never also a holiday; same format as above."
+    ),
+    "calendar.save": "Save the calendar",
+    "calendar.saved": "Calendar saved; limits in working days follow it from now on.",
     "budgets.title": "Budgets",
     "budgets.source": "Funding source",
     "budgets.year": "Year",
@@ -1335,6 +1543,43 @@ EN: dict[str, str] = {
     "error.generic": "The request failed ({status}).",
     "error.csrf": "This page has expired; reload it and try again.",
     "error.invalid_id": "That id is not valid.",
+    "nav.ledger": "Work ledger",
+    "ledger.title": "Work ledger",
+    "ledger.month": "Month: {month}",
+    "ledger.compared": "compared with {month}",
+    "ledger.pick_month": "Month",
+    "ledger.pick_hint": "As year-month, e.g. 2026-03.",
+    "ledger.show": "Show",
+    "ledger.months": "Other months",
+    "ledger.earlier": "Previous month",
+    "ledger.later": "Next month",
+    "ledger.month_invalid": "Enter a month as YYYY-MM; this month is shown below.",
+    "ledger.month_future": (
+        "The month cannot be later than this one; this month is shown below."
+    ),
+    "ledger.download": "Download this ledger: ",
+    "ledger.label": "Work ledger: ",
+    "ledger.xlsx": "Excel (XLSX)",
+    "ledger.hint": (
+        "Each event counts in the month it took effect; open a number to see the "
+        "households and cases behind it."
+    ),
+    "ledger.own": "This area in total",
+    "ledger.own_group": "Your village group",
+    "ledger.item": "Item",
+    "ledger.change": "Change since last month",
+    "ledger.change_short": "Change",
+    "ledger.by_town": "By town",
+    "ledger.by_village": "By village",
+    "ledger.by_group": "By village group",
+    "ledger.parts_hint": (
+        "Each cell: this month's count, and the change where last month differed. "
+    ),
+    "ledger.open_area": "Open a name for that area's own ledger.",
+    "ledger.empty": "Nothing was recorded in this area this month or last.",
+    "ledger.up": "Up one level",
+    "ledger.open": "Open",
+    "case.household_file": "Open the household file",
 }
 
 CATALOGUES = {"zh": ZH, "en": EN}
@@ -1382,6 +1627,23 @@ SERVICE_REASONS_ZH: list[tuple[re.Pattern[str], str]] = [
         (r"is not reachable", "服务暂时无法连接，请稍后再试"),
         (r"wrong user or password", "用户名或密码错误"),
         (r"only send records of your own department", "只能报送本部门的数据"),
+        (r"^facts\.\w+: (.*)", "{0}"),
+        (r"^more than (\d+) rows; split the file", "文件超过 {0} 行，请拆分后分别上传"),
+        (
+            r"^the import stopped \((\w+)\); the records taken so far stay",
+            "处理中途停止（{0}）；已接收的记录保留，重新上传该文件即可补全",
+        ),
+        (r"the file has a header row but no data rows", "文件只有列名，没有数据行"),
+        (r"^missing columns: ([^;.]+)", "缺少列：{0}（请使用模板）"),
+        (r"^unknown columns: ([^.]+)", "无法识别的列：{0}（请使用模板）"),
+        (r"neither an XLSX workbook nor CSV", "文件不是 Excel（XLSX）或 CSV 文件"),
+        (r"must be a date such as (\S+)", "须为日期，如 {0}"),
+        (r"must be 是 or 否", "须填写“是”或“否”"),
+        (r"must be 1 to 100 characters", "须为1至100个字符"),
+        (
+            r"is empty or stored as a number",
+            "为空，或存成了数字（会丢失位数），请将此列设为文本格式",
+        ),
         (r"someone else changed this record", "他人同时修改了此记录，请刷新后重试"),
         (r"problems are reported by grid monitors", "问题由网格员或村、镇干部上报"),
         (r"no registered person matches", "没有与身份证号匹配的登记人员"),
@@ -1397,12 +1659,41 @@ SERVICE_REASONS_ZH: list[tuple[re.Pattern[str], str]] = [
         ),
         (r"the case is closed; no more aid", "案件已办结，不能再发放帮扶"),
         (r"budget has (\S+) yuan left", "该资金来源本年度预算仅剩 {0} 元"),
+        (
+            r"already granted to the household for (\S+), which overlaps (\S+);",
+            "该措施已按 {0} 发放，与 {1} 重叠；如需重新发放，请先停发原帮扶",
+        ),
         (r"already granted to the household", "同一措施同一月份只能发放一次"),
+        (
+            r"emergency help before the household is a confirmed target is for",
+            "未认定为监测对象前的先行救助仅限紧急案件；本案件须由区防贫办发放",
+        ),
         (r"a department grants only the measures", "部门只能发放本领域的措施"),
         (r"aid is (granted|stopped) by", "帮扶由镇、区或行业部门发放和停发"),
         (r"the grant is already stopped", "该笔帮扶已停发"),
         (r"grant not found in your area", "在您的辖区内没有找到该笔帮扶"),
         (r"case not known here \(yet\)", "帮扶服务尚未收到该案件，请稍后再试"),
+        (r"^List should have at most (\d+) items", "最多填写 {0} 项"),
+        (
+            r"^(\S+) is not a date written as YYYY-MM-DD",
+            "“{0}”不是有效日期，请按 YYYY-MM-DD 填写",
+        ),
+        (
+            r"^(\S+) is listed both as a holiday and as worked",
+            "{0} 不能既是节假日又是调休上班日",
+        ),
+        (
+            r"^(\S+) is a weekday: only weekend days",
+            "{0} 是周一至周五，只有周六、周日可列为调休上班日",
+        ),
+        (r"the working calendar is set by the district", "工作日历由区防贫办设置"),
+        (r"this draft is published; open a new one", "该草稿已发布，请另建草稿"),
+        (r"this draft is discarded; open a new one", "该草稿已作废，请另建草稿"),
+        (
+            r"version (\d+) was published after this draft was opened",
+            "本草稿生成后已发布第 {0} 版，请基于新版本另建草稿",
+        ),
+        (r"the draft changes nothing", "草稿与现行目录相同，无需发布"),
     ]
 ]
 
@@ -1436,3 +1727,80 @@ def label(lang: str, prefix: str, value: Any) -> str:
         return ""
     key = f"{prefix}.{value}"
     return CATALOGUES.get(lang, ZH).get(key, str(value))
+
+
+# Screening keeps its parameters' descriptions and units in English only; Chinese
+# pages show these, and a parameter added later shows screening's own words.
+PARAMETERS_ZH = {
+    "income_line_formerly_poor": "脱贫户监测线，安居区2020年标准",
+    "income_line_never_poor": "一般农户监测线，安居区2020年、全国2021年标准",
+    "near_line_factor": "监测线边缘（黄色）区间的上限，按监测线的倍数计",
+    "income_drop_share_formerly_poor": "人均收入同比下降达到此比例即为大幅下降",
+    "income_drop_share_never_poor": "一般农户人均收入同比下降达到此比例即计入",
+    "recovery_factor": "一般农户收入大幅下降后，仍低于监测线此倍数时计入",
+    "wage_dependence_share": "务工收入占比超过此值即为以务工收入为主",
+    "wage_interruption_months": "务工收入中断至少此月数",
+    "industry_loss_line": "产业收入减少达到此比例即为产业受损",
+    "transfer_dependence_share": "转移性收入占比超过此值即为依赖转移性收入",
+    "micro_loan_due_window": "扶贫小额信贷在此天数内到期",
+    "rigid_expenditure_ratio": "刚性支出（医疗、教育、灾害）超过家庭收入的倍数",
+    "debt_income_ratio": "家庭负债超过家庭收入的倍数",
+    "hardship_debt_ratio": "因病因灾负债超过家庭收入的倍数",
+    "income_stale_days": "收入信息超过此天数即为过期（每年调查，故取一年零一月）",
+    "unemployment_months_line": "失业或务工返乡至少此月数",
+    "training_unemployed_months": "参加技能培训后仍未就业的月数",
+    "dependants_per_worker": "一名劳动力至少负担此人数",
+    "provincial_rural_income": "全省上年农村居民人均可支配收入，据四川省统计公报",
+    "oop_share_low_income": "低收入人口医疗自付费用线，按全省农村人均收入的比例计",
+    "oop_share_general": "一般农村居民医疗自付费用线，按全省农村人均收入的比例计",
+    "oop_line_low_income": "低收入人口医疗自付费用线",
+    "oop_line_general": "一般人群医疗自付费用线",
+    "hospital_stays_line": "多次住院的次数",
+    "inpatient_days_line": "住院时间长的天数",
+    "medical_aid_wait_days": "医疗救助申请超过此天数未办结",
+    "compulsory_school_age_from": "义务教育起始年龄",
+    "compulsory_school_age_to": "义务教育最大年龄，一般15岁，晚入学的16岁",
+    "schooling_cost_share": "非义务教育支出占家庭收入超过此比例",
+    "non_compulsory_students_line": "同时就读非义务教育阶段的子女人数",
+    "student_income_factor": "多子女就学家庭收入低于监测线此倍数时计入",
+    "relocation_debt_line": "易地搬迁负债超过此金额",
+    "water_litres_normal": "饮水水量下限，按农村饮水安全评价标准",
+    "water_litres_scarce": "缺水地区的饮水水量下限",
+    "water_fetch_minutes_line": "取水往返时间超过此值",
+    "water_fetch_horizontal_line": "取水水平距离超过此值",
+    "water_fetch_vertical_line": "取水垂直高差超过此值",
+    "water_interrupted_days_line": "每年停水超过此天数",
+    "severe_disability_grade": "此等级及以上为重度残疾，一级最重",
+    "nursing_subsidy_grade": "此等级及以上应享受重度残疾人护理补贴",
+    "living_subsidy_grade": "困难家庭中此等级及以上应享受生活补贴",
+    "crop_loss_line": "受灾农作物损失至少此比例",
+    "major_crop_loss_line": "一般农户农作物重大损失的比例",
+    "major_disaster_loss": "一般农户重大财产损失的金额",
+    "accident_loss_share": "火灾等意外损失超过家庭收入的比例",
+    "pest_loss_share": "动物疫病或病虫害损失超过产业收入的比例",
+    "temporary_aid_times": "12个月内需要临时救助的次数",
+    "heavy_care_members": "需要照护的重度残疾或重病成员人数",
+}
+PARAMETER_UNITS_ZH = {
+    "yuan": "元",
+    "yuan per person per year": "元/人·年",
+    "times the line": "倍监测线",
+    "times household income": "倍家庭收入",
+    "share": "比例",
+    "share of household income": "占家庭收入比例",
+    "share of own-industry income": "占产业收入比例",
+    "share of provincial rural income": "占全省农村居民人均可支配收入比例",
+    "days": "天",
+    "days a year": "天/年",
+    "days in 12 months": "天（12个月内）",
+    "months": "个月",
+    "minutes": "分钟",
+    "metres": "米",
+    "litres per person per day": "升/人·天",
+    "people": "人",
+    "students": "人",
+    "grade": "级",
+    "grants in 12 months": "次（12个月内）",
+    "stays in 12 months": "次（12个月内）",
+    "years of age": "周岁",
+}

@@ -1,12 +1,14 @@
 """Turn the services' answers into what a page shows: timeline rows with who,
-when, why and what caused them; risk hits; the facts of an event."""
+when, why and what caused them; risk hits; the facts of an event; the
+catalogue's parameters and change lines in the page's language."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from web import format as fmt
-from web.i18n import label, translator
+from web.i18n import PARAMETER_UNITS_ZH, PARAMETERS_ZH, label, translator
 
 # Fields that say why something happened, in the order they are looked for.
 WHY_FIELDS = ("reason", "summary", "findings", "note", "verification", "description")
@@ -173,3 +175,56 @@ def suggested_target_type(entries: list[dict[str, Any]]) -> str | None:
         return None
     found = (flagged[-1].get("data") or {}).get("target_type")
     return str(found) if found else None
+
+
+# The lines screening writes for what a catalogue version changes, tried in this
+# order; a line of another shape is shown as screening wrote it.
+CHANGE_LINES = [
+    (re.compile(r"first version: (?P<count>\d+) indicators"), "change.first"),
+    (re.compile(r"parameter (?P<name>\S+): added"), "change.parameter_added"),
+    (re.compile(r"parameter (?P<name>\S+): removed"), "change.parameter_removed"),
+    (
+        re.compile(r"parameter (?P<name>\S+): (?P<value>\S+) from (?P<date>\S+)"),
+        "change.parameter_value",
+    ),
+    (re.compile(r"(?P<code>\S+): added"), "change.indicator_added"),
+    (re.compile(r"(?P<code>\S+): retired"), "change.indicator_retired"),
+    (
+        re.compile(r"(?P<code>\S+): (?P<fields>\w+(, \w+)*) changed"),
+        "change.indicator_changed",
+    ),
+]
+
+
+def parameter_description(name: str, description: str, lang: str) -> str:
+    """What a catalogue parameter means: in Chinese where the page knows it,
+    otherwise in screening's words."""
+    if lang == "zh":
+        return PARAMETERS_ZH.get(name, description)
+    return description
+
+
+def parameter_unit(unit: str, lang: str) -> str:
+    return PARAMETER_UNITS_ZH.get(unit, unit) if lang == "zh" else unit
+
+
+def change_text(line: str, lang: str) -> str:
+    """One of screening's change lines in the page's language."""
+    for pattern, key in CHANGE_LINES:
+        found = pattern.fullmatch(line)
+        if found is None:
+            continue
+        parts: dict[str, str] = found.groupdict()
+        if "name" in parts and lang == "zh" and parts["name"] in PARAMETERS_ZH:
+            parts["name"] += f"（{PARAMETERS_ZH[parts['name']]}）"
+        if "value" in parts:
+            parts["value"] = fmt.format_number(parts["value"])
+        if "date" in parts:
+            parts["date"] = fmt.format_date(parts["date"], lang)
+        if "fields" in parts:
+            parts["fields"] = ("、" if lang == "zh" else ", ").join(
+                label(lang, "indicator_field", field)
+                for field in parts["fields"].split(", ")
+            )
+        return translator(lang)(key, **parts)
+    return line

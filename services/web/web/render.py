@@ -21,15 +21,25 @@ HERE = Path(__file__).parent
 
 # What each role finds in its menu, in order; the first entry is its landing page.
 MENUS: dict[str, list[tuple[str, str]]] = {
-    "grid_monitor": [("/grid", "nav.grid"), ("/queue", "nav.queue")],
-    "village": [("/queue", "nav.queue"), ("/grid", "nav.grid")],
+    "grid_monitor": [
+        ("/grid", "nav.grid"),
+        ("/queue", "nav.queue"),
+        ("/ledger", "nav.ledger"),
+    ],
+    "village": [
+        ("/queue", "nav.queue"),
+        ("/grid", "nav.grid"),
+        ("/ledger", "nav.ledger"),
+    ],
     "town": [
         ("/queue", "nav.queue"),
         ("/grid", "nav.grid"),
         ("/overview", "nav.overview"),
+        ("/ledger", "nav.ledger"),
     ],
     "district": [
         ("/overview", "nav.overview"),
+        ("/ledger", "nav.ledger"),
         ("/queue", "nav.queue"),
         ("/district/assessment", "nav.assessment"),
         ("/district/catalogue", "nav.catalogue"),

@@ -28,6 +28,7 @@ from web.client import ApiError, UserApi
 from web.deps import Api, CurrentUser, Form, Lang
 from web.format import CHINA, measure_name
 from web.i18n import label, translator
+from web.pages.households import may_see_households
 from web.present import (
     risk_hits,
     suggested_target_type,
@@ -221,6 +222,7 @@ async def case_page(
         {
             "case": case,
             "household": household,
+            "household_file": may_see_households(user),
             "rows": timeline_rows(timeline, lang, by_code),
             "hits": risk_hits(timeline),
             "risk": risk,
@@ -235,8 +237,8 @@ async def case_page(
             "grant_totals": grant_totals(grants),
             "plan_delivery": plan_delivery(case.get("plan"), grants, today),
             "can_grant": granting,
-            "green_channel": green_channel(case),
-            "grant_fields": grant_fields(case),
+            "green_channel": green_channel(case, user),
+            "grant_fields": grant_fields(case, user),
             "measure_groups": offered_measures(user, measures or [], suggested_type),
             "funding_sources": sorted(
                 {budget["funding_source"] for budget in budgets or []}

@@ -1,10 +1,12 @@
 """The district office (and auditors, town officials for their area): overview
-with charts, the indicator catalogue, time limits and budgets."""
+with charts, the indicator catalogue, time limits with the working calendar, and
+budgets."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+import re
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
@@ -16,8 +18,9 @@ from web.client import ApiError, UserApi
 from web.deps import Api, CurrentUser, Form, Lang
 from web.format import CHINA, area_name
 from web.i18n import label, translator
+from web.present import change_text, parameter_description, parameter_unit
 from web.render import render
-from web.session import User
+from web.session import User, language
 from web.when import AsOf, as_of_context, read_as_of
 
 router = APIRouter()
@@ -274,6 +277,7 @@ async def catalogue_page(
     values: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
+    lang = language(request)
     found, versions = await asyncio.gather(
         api.get("screening", "/catalogue"),
         _optional(api.get("screening", "/catalogue/versions")),
@@ -284,6 +288,11 @@ async def catalogue_page(
         {
             "catalogue": found,
             "versions": versions or [],
+            "describe": lambda parameter: parameter_description(
+                parameter["name"], parameter["description"], lang
+            ),
+            "unit_text": lambda unit: parameter_unit(unit, lang),
+            "change_text": lambda line: change_text(line, lang),
             "today": datetime.now(CHINA).date().isoformat(),
             "published": request.query_params.get("published", ""),
             "errors": errors or {},
@@ -339,14 +348,24 @@ async def change_parameter(
     )
 
 
-@router.get("/district/catalogue/drafts/{draft_id}", include_in_schema=False)
-async def draft_page(
+# The draft page's buttons, by the screening endpoint each posts to.
+DRAFT_ACTIONS = {"backtest": "backtests", "publish": "publish"}
+
+
+async def draft_view(
     request: Request,
+    user: User,
+    api: UserApi,
     draft_id: UUID,
-    user: CurrentUser,
-    api: Api,
-    job: UUID | None = None,
+    job: UUID | None,
+    *,
+    refused: str = "",
+    reasons: list[str] | None = None,
+    status_code: int = 200,
 ) -> Response:
+    """The draft with its back-test, if one was run; ``refused`` names the
+    button whose refusal is shown beside it, with screening's reasons."""
+    lang = language(request)
     draft = await api.get("screening", f"/catalogue/drafts/{draft_id}")
     backtest = None
     if job is not None:
@@ -356,9 +375,37 @@ async def draft_page(
     return render(
         request,
         "draft.html",
-        {"draft": draft, "backtest": backtest, "job": job},
+        {
+            "draft": draft,
+            "backtest": backtest,
+            "job": job,
+            "change_text": lambda line: change_text(line, lang),
+            "refused": refused,
+            "reasons": reasons or [],
+        },
+        status_code=status_code,
         user=user,
     )
+
+
+@router.get("/district/catalogue/drafts/{draft_id}", include_in_schema=False)
+async def draft_page(
+    request: Request,
+    draft_id: UUID,
+    user: CurrentUser,
+    api: Api,
+    job: UUID | None = None,
+) -> Response:
+    return await draft_view(request, user, api, draft_id, job)
+
+
+def _shown_job(form: dict[str, str]) -> UUID | None:
+    """The back-test the page showed when a button was pressed, so a refusal
+    keeps it in view."""
+    try:
+        return UUID(form.get("job", ""))
+    except ValueError:
+        return None
 
 
 @router.post("/district/catalogue/drafts/{draft_id}/{action}", include_in_schema=False)
@@ -371,19 +418,38 @@ async def draft_action(
     form: Form,
 ) -> Response:
     """Back-test a draft against the stored history, or publish it."""
-    base = f"/catalogue/drafts/{draft_id}"
+    if action not in DRAFT_ACTIONS:
+        raise HTTPException(404)
+    path = f"/catalogue/drafts/{draft_id}/{DRAFT_ACTIONS[action]}"
+    try:
+        done = await api.post("screening", path, {})
+    except ApiError as error:
+        if error.status >= 500:
+            raise
+        return await draft_view(
+            request,
+            user,
+            api,
+            draft_id,
+            _shown_job(form),
+            refused=action,
+            reasons=[error.message] if error.message else list(error.fields.values()),
+            status_code=error.status,
+        )
     if action == "backtest":
-        job = await api.post("screening", f"{base}/backtests", {})
         return RedirectResponse(
-            f"/district/catalogue/drafts/{draft_id}?job={job['job_id']}",
+            f"/district/catalogue/drafts/{draft_id}?job={done['job_id']}",
             status_code=303,
         )
-    if action == "publish":
-        published = await api.post("screening", f"{base}/publish", {})
-        return RedirectResponse(
-            f"/district/catalogue?published={published['version']}", status_code=303
-        )
-    raise HTTPException(404)
+    return RedirectResponse(
+        f"/district/catalogue?published={done['version']}", status_code=303
+    )
+
+
+CALENDAR_FIELDS = ("holidays", "workdays")
+# Dates may be typed one a line or separated by commas (also the Chinese ones).
+DATE_SEPARATORS = re.compile(r"[\s,，、;；]+")
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 async def limits_page(
@@ -391,19 +457,30 @@ async def limits_page(
     user: User,
     api: UserApi,
     *,
-    failed_step: str = "",
+    failed_form: str = "",
     errors: dict[str, str] | None = None,
     message: str = "",
     values: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    limits = await api.get("casework", "/time-limits")
+    """The step limits and the working calendar; ``failed_form`` names the form
+    (a step, or ``calendar``) whose refusal is shown with what was typed."""
+    limits, calendar = await asyncio.gather(
+        api.get("casework", "/time-limits"),
+        _optional(api.get("casework", "/calendar")),
+    )
     return render(
         request,
         "time_limits.html",
         {
             "limits": limits,
-            "failed_step": failed_step,
+            "calendar": calendar,
+            "calendar_values": (
+                {name: "\n".join(calendar[name]) for name in CALENDAR_FIELDS}
+                if calendar is not None
+                else {}
+            ),
+            "failed_form": failed_form,
             "errors": errors or {},
             "message": message,
             "values": values or {},
@@ -438,13 +515,70 @@ async def change_time_limit(
             request,
             user,
             api,
-            failed_step=step,
+            failed_form=step,
             errors=error.fields,
             message=error.message,
             values=form,
             status_code=error.status,
         )
     return RedirectResponse(f"/district/time-limits?saved={step}", status_code=303)
+
+
+def read_dates(text: str, field: str) -> list[str]:
+    """The days typed into one calendar field, sorted and without repeats; a
+    token that is not a YYYY-MM-DD day is refused beside the field."""
+    days: set[date] = set()
+    for token in filter(None, DATE_SEPARATORS.split(text)):
+        try:
+            day = date.fromisoformat(token) if ISO_DATE.fullmatch(token) else None
+        except ValueError:  # 2026-02-30 has the shape but is no day
+            day = None
+        if day is None:
+            reason = f"{token[:30]} is not a date written as YYYY-MM-DD"
+            raise ApiError(422, "", {field: reason})
+        days.add(day)
+    return [day.isoformat() for day in sorted(days)]
+
+
+def calendar_fields(fields: dict[str, str]) -> dict[str, str]:
+    """Casework's reasons per calendar field: an item's reason (``holidays.3``)
+    is shown beside the whole list."""
+    found: dict[str, str] = {}
+    for name, reason in fields.items():
+        found.setdefault(name.partition(".")[0], reason)
+    return found
+
+
+@router.get("/district/calendar", include_in_schema=False)
+async def calendar_page(_: CurrentUser) -> Response:
+    """The calendar is edited on the time-limits page."""
+    return RedirectResponse("/district/time-limits#calendar", status_code=303)
+
+
+@router.post("/district/calendar", include_in_schema=False)
+async def change_calendar(
+    request: Request, user: CurrentUser, api: Api, form: Form
+) -> Response:
+    """Replace the district's public holidays and worked weekend days."""
+    try:
+        body = {name: read_dates(form.get(name, ""), name) for name in CALENDAR_FIELDS}
+        await api.put("casework", "/calendar", body)
+    except ApiError as error:
+        if error.status >= 500:
+            raise
+        return await limits_page(
+            request,
+            user,
+            api,
+            failed_form="calendar",
+            errors=calendar_fields(error.fields),
+            message=error.message,
+            values=form,
+            status_code=error.status,
+        )
+    return RedirectResponse(
+        "/district/time-limits?saved=calendar#calendar", status_code=303
+    )
 
 
 async def budgets_page(
