@@ -67,7 +67,10 @@ from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from fangpin.areas import DEMO_VILLAGES
+from fangpin.areas import (
+    DEMO_VILLAGES,
+    county_today,  # noqa: E402
+)
 from fangpin.auth import Principal
 from fangpin.cli import Platform
 from fangpin.contracts import PovertyStatus, Role
@@ -77,7 +80,7 @@ from fangpin.settings import Settings
 from fangpin.streams import stream_config
 from intake.application import HouseholdIn, IncomeIn, IntakeApplication, Member
 from intake.domain import PersonIndex, person_index_id
-from intake.registry import Relation, county_today
+from intake.registry import Relation
 
 # The test helpers live beside the services, not in an installed package.
 ROOT = Path(__file__).resolve().parents[1]

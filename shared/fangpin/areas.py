@@ -6,11 +6,20 @@ village whose code starts with it.
 
 from __future__ import annotations
 
-from datetime import timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 # Every county the platform serves keeps China Standard Time: a day, a month and a
 # working day are counted on this clock, whatever the servers' zone.
 COUNTY_TIME = timezone(timedelta(hours=8), "CST")
+
+
+def county_today() -> date:
+    return datetime.now(COUNTY_TIME).date()
+
+
+def county_date(moment: datetime) -> date:
+    """The county's calendar day at a moment (stored times are UTC)."""
+    return moment.astimezone(COUNTY_TIME).date()
 
 
 def town_of(area_code: str) -> str:

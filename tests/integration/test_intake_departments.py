@@ -18,11 +18,11 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from fangpin.areas import county_today
 from fangpin.auth import Principal, issue_token
 from fangpin.contracts import Role
 from fangpin.idnumber import make_id_number
 from intake.main import VIEW_SCHEMA, build
-from intake.registry import county_today
 from tests.support import DISTRICT, eventually, household_form, stream_messages
 
 pytestmark = pytest.mark.integration

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFi
 from pydantic import BaseModel, Field, field_validator
 
 from fangpin import departments
+from fangpin.areas import county_today
 from fangpin.auth import CurrentPrincipal, Principal
 from fangpin.contracts import DEPARTMENTS, Role
 from fangpin.idnumber import mask
@@ -33,7 +34,7 @@ from intake.feeds import (
 )
 from intake.feeds import template_sheets as record_template_sheets
 from intake.imports import PROBLEM_HEADERS, Importer, ImportJob, problem_rows
-from intake.registry import age_on, county_today
+from intake.registry import age_on
 from intake.registryfile import template_sheets
 from intake.search import LONGEST_QUERY, HouseholdFinder, SearchTerms, head_of
 from intake.spreadsheet import (

@@ -17,6 +17,7 @@ from eventsourcing.domain import Aggregate
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from fangpin import departments
+from fangpin.areas import county_today
 from fangpin.auth import Principal
 from fangpin.contracts import (
     DEPARTMENTS,
@@ -66,7 +67,6 @@ from intake.registry import (
     Relation,
     Schooling,
     amount,
-    county_today,
     household_id_for,
 )
 from intake.survey import SURVEYORS, SurveyIn, check_survey

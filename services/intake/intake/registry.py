@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
@@ -20,17 +20,10 @@ from fangpin.contracts import Facts, PovertyStatus
 from fangpin.eventstore import stable_id
 from fangpin.idnumber import birth_date
 
-# Counties keep China Standard Time (no daylight saving): a day or a month is
-# counted there, not in UTC.
-COUNTY_TIME = timezone(timedelta(hours=8), "CST")
 ELDERLY_AGE = 65
 COMPULSORY_SCHOOL_AGES = range(6, 16)
 CENTS = Decimal("0.01")
 LARGEST_AMOUNT = Decimal("100000000")
-
-
-def county_today() -> date:
-    return datetime.now(COUNTY_TIME).date()
 
 
 class Relation(StrEnum):

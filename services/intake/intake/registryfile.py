@@ -21,6 +21,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from fangpin.areas import county_today
 from fangpin.auth import Principal
 from fangpin.contracts import PovertyStatus
 from fangpin.idnumber import InvalidIdNumber, normalise_id_number
@@ -36,7 +37,6 @@ from intake.registry import (
     Relation,
     Schooling,
     amount,
-    county_today,
     household_id_for,
 )
 from intake.spreadsheet import SheetOut, Value

@@ -14,9 +14,9 @@ from typing import Any
 
 from pydantic import field_validator
 
+from fangpin.areas import county_today
 from fangpin.contracts import Role, SurveyFacts
 from intake.errors import InconsistentSurvey
-from intake.registry import county_today
 
 SURVEYORS = (Role.GRID_MONITOR, Role.VILLAGE, Role.TOWN, Role.DISTRICT)
 # Targeted poverty alleviation, and the household files it keeps, began in 2013.

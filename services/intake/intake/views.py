@@ -9,6 +9,7 @@ from eventsourcing.utils import get_topic
 from psycopg import Cursor
 from psycopg.rows import DictRow
 
+from fangpin.areas import COUNTY_TIME
 from fangpin.contracts import (
     EVENTS,
     Contract,
@@ -21,7 +22,6 @@ from fangpin.inbox import Incoming
 from fangpin.projection import LocalFollower, Projection, rows
 from fangpin.relay import to_envelope
 from intake.domain import NO_MATCH, DepartmentRecord, ProblemReport, RejectedRecord
-from intake.registry import COUNTY_TIME
 
 # Only these events feed the view; the registry's events (most of the log after
 # an import) are never read, let alone decrypted, by the follower.

@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
+from fangpin.areas import county_today
 from fangpin.auth import Principal, issue_token
 from fangpin.contracts import HouseholdSurveyed, Role
 from fangpin.relay import to_envelope
@@ -21,7 +22,6 @@ from fangpin.settings import Settings, get_settings
 from intake.api import router
 from intake.application import HouseholdIn, IntakeApplication
 from intake.errors import InconsistentSurvey
-from intake.registry import county_today
 from intake.survey import SurveyIn
 
 from .conftest import DISTRICT, TOWN, VILLAGE, id_number

@@ -13,6 +13,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
+from fangpin.areas import county_today
 from fangpin.auth import Principal
 from fangpin.contracts import (
     DepartmentRecordReceived,
@@ -70,7 +71,7 @@ class ScreeningApplication(ServiceApplication):
         self,
         settings: Settings | None = None,
         in_memory: bool = False,
-        today: Callable[[], date] = date.today,
+        today: Callable[[], date] = county_today,
         job_workers: int = 0,
     ):
         super().__init__(settings, in_memory)

@@ -13,6 +13,7 @@ from collections import Counter
 from datetime import date
 from typing import Any
 
+from fangpin.areas import county_date
 from screening.catalogue import Catalogue
 from screening.domain import RiskProfile
 
@@ -55,7 +56,7 @@ def backtest_household(
 
     # Facts that arrived on the same day are screened together, once.
     for event in events:
-        on = event.timestamp.date()
+        on = county_date(event.timestamp)
         if pending is not None and on != pending:
             screen(pending)
             pending = None
