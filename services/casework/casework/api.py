@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import date, datetime
@@ -14,12 +16,24 @@ from pydantic import BaseModel, Field
 from casework.application import CaseworkApplication
 from casework.domain import Case
 from casework.steps import LEVEL_OF_STEP, Step
-from casework.views import QueueView
-from fangpin.auth import CurrentPrincipal
-from fangpin.contracts import PlannedMeasure, TargetType
-from fangpin.service import DomainError, RetryLostRace, Runtime, runtime_of
+from casework.views import LEVEL_OF_ROLE, QueueView
+from fangpin.areas import within
+from fangpin.auth import CurrentPrincipal, Principal
+from fangpin.contracts import PlannedMeasure, Role, TargetType
+from fangpin.service import (
+    DomainError,
+    Forbidden,
+    NotFound,
+    RetryLostRace,
+    Runtime,
+    runtime_of,
+)
 
 router = APIRouter(route_class=RetryLostRace)
+logger = logging.getLogger(__name__)
+
+# A county (6 digits), a town (9) or a village (12).
+AREA_CODE = re.compile(r"^\d{6}(?:\d{3}){0,2}$")
 
 
 def casework(request: Request) -> CaseworkApplication:
@@ -81,6 +95,31 @@ class CaseOut(BaseModel):
     due_at: datetime | None
 
 
+def queue_area(principal: Principal, area: str | None) -> str:
+    """The area the queue covers: the official's own, or a town or village in it.
+
+    An area outside theirs reads as not found, as the other services answer, and
+    the refusal is logged for audit."""
+    if area is None:
+        return principal.area_code
+    if not AREA_CODE.match(area):
+        raise DomainError(
+            f"{area!r} is not an area code (6 digits for a county, 9 for a town, "
+            "12 for a village)",
+            "area",
+        )
+    if not within(principal.area_code, area):
+        logger.warning(
+            "queue refused: %s (%s, scope %s) asked for area %s",
+            principal.user_id,
+            principal.role.value,
+            principal.area_code,
+            area,
+        )
+        raise NotFound("area not found in your area", "area")
+    return area
+
+
 @router.get("/queue", response_model=QueueOut, tags=["queue"])
 def my_queue(
     principal: CurrentPrincipal,
@@ -89,19 +128,38 @@ def my_queue(
     overdue: bool | None = None,
     escalated: bool | None = None,
     urgent: bool | None = None,
+    area: Annotated[
+        str | None,
+        Query(description="a town or village inside your area; yours when left out"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    """What waits on you: your level's steps in your area, oldest deadline first
-    (working days counted by the district's calendar), with counts by step and the
-    overdue (orange) and escalated (red) ones."""
+    """What waits on you: your level's steps in your area (or in one of its towns
+    or villages), and the lower level's steps escalated to you, oldest deadline
+    first (working days counted by the district's calendar), with counts by step
+    and the overdue (orange) and escalated (red) ones.
+
+    The queue is for those who take case steps. Departments and auditors take
+    none and are refused (403). A grid monitor of a village group gets an empty
+    queue: they open only their group's cases, and a case does not record it."""
+    if principal.role not in LEVEL_OF_ROLE:
+        raise Forbidden(
+            "the queue holds the case steps of grid monitors and village, town "
+            "and district officials"
+        )
+    scope = queue_area(principal, area)
+    if principal.role is Role.GRID_MONITOR and principal.village_group is not None:
+        # They open only their own group's cases (Principal.covers), and a case
+        # does not record its household's group: none can be listed as theirs.
+        return {"total": 0, "overdue": 0, "escalated": 0, "counts": {}, "cases": []}
     filters = {
         "step": step.value if step else None,
         "overdue": overdue,
         "escalated": escalated,
         "urgent": urgent,
     }
-    found = view.queue(principal.role, principal.area_code, filters, limit, offset)
+    found = view.queue(principal.role, scope, filters, limit, offset)
     for row in found["cases"]:
         row["state"] = (
             "escalated"
@@ -191,9 +249,11 @@ def _step(
     principal: CurrentPrincipal,
     app: CaseworkApplication,
     runtime: Runtime,
+    step: Step,
     command: Command,
 ) -> CaseOut:
-    case = app.act(case_id, principal, command)
+    """Complete ``step`` of the case by ``command``."""
+    case = app.act(case_id, principal, command, step)
     runtime.committed()
     return _case_out(app, case)
 
@@ -266,6 +326,7 @@ def record_visit(
         principal,
         app,
         runtime,
+        Step.VISIT,
         lambda case, meta: case.record_visit(form.consent, form.findings, meta),
     )
 
@@ -333,6 +394,7 @@ def village_review(
         principal,
         app,
         runtime,
+        Step.NOTICE_PERIOD,
         lambda case, meta: case.complete_village_review(
             form.objections, form.summary, today, meta
         ),
@@ -352,6 +414,7 @@ def town_check(
         principal,
         app,
         runtime,
+        Step.TOWN_CHECK,
         lambda case, meta: case.town_check(form.summary, meta),
     )
 
@@ -376,6 +439,7 @@ def decide(
             principal,
             app,
             runtime,
+            Step.DECISION,
             lambda case, meta: case.confirm_target(
                 target_type.value, form.reason, meta
             ),
@@ -385,6 +449,7 @@ def decide(
         principal,
         app,
         runtime,
+        Step.DECISION,
         lambda case, meta: case.reject(form.reason, meta),
     )
 
@@ -405,6 +470,7 @@ def draw_plan(
         principal,
         app,
         runtime,
+        Step.PLAN,
         lambda case, meta: case.draw_plan(form.paired_cadre, measures, meta),
     )
 
@@ -422,6 +488,7 @@ def record_progress(
         principal,
         app,
         runtime,
+        Step.ASSISTANCE,
         lambda case, meta: case.record_progress(form.kind, form.note, meta),
     )
 
@@ -441,6 +508,7 @@ def request_elimination(
         principal,
         app,
         runtime,
+        Step.ASSISTANCE,
         lambda case, meta: case.request_elimination(form.note, meta),
     )
 

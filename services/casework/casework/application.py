@@ -177,9 +177,19 @@ class CaseworkApplication(ServiceApplication):
         case_id: UUID,
         principal: Principal,
         command: Callable[[Case, dict[str, Any]], None],
+        step: Step | None = None,
     ) -> Case:
-        """Load, check the official may act on the case's step, run, save."""
+        """Load, check the official may act on the case's step, run, save.
+
+        ``step`` is the step the command completes. A case that has left it was
+        taken on by someone else first (a command that lost a race runs again on
+        the fresh case): that is a conflict, not a question of whether the
+        official's level may act on the step the case waits in now."""
         case = self.case(case_id, principal)
+        if step is not None and case.is_open and case.step is not step:
+            raise Conflict(
+                f"the case waits in step {case.step.value}, not {step.value}"
+            )
         self._may_act(case, principal)
         meta = Cause(principal.actor()).meta(
             household_id=case.household_id, case_id=case.id
@@ -249,6 +259,7 @@ class CaseworkApplication(ServiceApplication):
             case_id,
             principal,
             lambda case, meta: case.review_elimination(unmet, reason, meta),
+            Step.ELIMINATION_REVIEW,
         )
         return unmet
 
@@ -272,7 +283,7 @@ class CaseworkApplication(ServiceApplication):
             proposal = proposed_type or flagged_type(self.household_of(case))
             case.publish_notice(starts_on, ends_on, meta, proposed_type=proposal)
 
-        return self.act(case_id, principal, publish)
+        return self.act(case_id, principal, publish, Step.NOTICE)
 
     def public_notice(self, case_id: UUID, principal: Principal) -> PublicNotice:
         if principal.role not in NOTICE_ROLES:

@@ -1,15 +1,26 @@
 """Casework in memory: upstream messages as its inbox hands them over, and the
-officials who take a case through its steps."""
+officials who take a case through its steps; and casework's HTTP app on
+PostgreSQL, built as the service builds it."""
 
 from __future__ import annotations
 
+import os
+import secrets
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
 from casework.application import CaseworkApplication
 from casework.domain import Case, HouseholdCases, household_cases_id
-from fangpin.auth import Principal
+from casework.main import build
+from casework.views import QueueView
+from fangpin.auth import Principal, issue_token
 from fangpin.contracts import (
     Actor,
     Contract,
@@ -22,6 +33,10 @@ from fangpin.contracts import (
     TargetType,
 )
 from fangpin.inbox import Incoming
+from fangpin.projection import LocalFollower
+from fangpin.settings import Settings, get_settings
+from tests.servers import postgres_server
+from tests.support import create_database
 
 VILLAGE_CODE = "510904101201"
 GRID = Principal(
@@ -151,3 +166,59 @@ def to_exit(app: CaseworkApplication, case_id: uuid.UUID) -> None:
         DISTRICT,
         lambda case, meta: case.review_elimination([], "conditions hold", meta),
     )
+
+
+# --- casework's HTTP app on PostgreSQL --------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if "DATABASE_URL" in os.environ:
+        yield os.environ["DATABASE_URL"]
+        return
+    with postgres_server(tmp_path_factory.mktemp("pg")) as url:
+        yield url
+
+
+@pytest.fixture
+def settings(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Settings for a fresh database of its own."""
+    monkeypatch.setenv("DATABASE_URL", create_database(postgres_url))
+    monkeypatch.setenv("FANGPIN_JWT_SECRET", secrets.token_urlsafe(32))
+    get_settings.cache_clear()
+    yield Settings()
+    get_settings.cache_clear()
+
+
+class Service:
+    """Casework's HTTP app as ``casework.main.build`` makes it, run without its
+    lifespan: no NATS, and the queue view follows the events when asked."""
+
+    def __init__(self, http: FastAPI):
+        self.http = http
+        runtime = http.state.runtime
+        assert isinstance(runtime.app, CaseworkApplication)
+        self.app: CaseworkApplication = runtime.app
+        self.view: QueueView = http.state.queue_view
+        self.follower = next(
+            found for found in runtime.followers if isinstance(found, LocalFollower)
+        )
+        self.client = TestClient(http)
+
+    def catch_up(self) -> None:
+        self.follower.catch_up_once()
+
+    def call(self, who: Principal, method: str, path: str, **kw: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {issue_token(who)}"}
+        return self.client.request(method, path, headers=headers, **kw)
+
+    def close(self) -> None:
+        self.view.pool.close()
+        self.app.close()
+
+
+@pytest.fixture
+def service(settings: Settings) -> Iterator[Service]:
+    running = Service(build(settings))
+    yield running
+    running.close()
