@@ -21,9 +21,10 @@ HERE = Path(__file__).parent
 
 # What each role finds in its menu, in order; the first entry is its landing page.
 MENUS: dict[str, list[tuple[str, str]]] = {
+    # Grid monitors take no case steps: they report and survey, and follow what
+    # became of their reports on the grid page.
     "grid_monitor": [
         ("/grid", "nav.grid"),
-        ("/queue", "nav.queue"),
         ("/ledger", "nav.ledger"),
     ],
     "village": [
