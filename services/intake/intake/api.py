@@ -438,18 +438,22 @@ def import_errors(
 ) -> Response:
     """Every rejected row with its column and reason, as a file."""
     job = imports.job(import_id, principal)
-    problems = imports.jobs.problems(job.id)
+    rows = list(problem_rows(imports.jobs.problems(job.id)))
     name = f"import-{job.id}-errors.{format}"
+    return _error_file(name, format, PROBLEM_HEADERS, rows, widths=[10, 16, 14, 80])
+
+
+def _error_file(
+    name: str,
+    format: FileFormat,
+    headers: list[str],
+    rows: list[list[Value]],
+    widths: list[int],
+) -> Response:
+    """Rejected rows with their column and reason, as the file format asked."""
     if format == "csv":
-        return _download(
-            csv_bytes(PROBLEM_HEADERS, problem_rows(problems)), CSV_MEDIA_TYPE, name
-        )
-    sheet = SheetOut(
-        "错误 (errors)",
-        PROBLEM_HEADERS,
-        problem_rows(problems),
-        widths=[10, 16, 14, 80],
-    )
+        return _download(csv_bytes(headers, rows), CSV_MEDIA_TYPE, name)
+    sheet = SheetOut("错误 (errors)", headers, rows, widths=widths)
     return _download(xlsx_bytes([sheet]), XLSX_MEDIA_TYPE, name)
 
 
@@ -751,10 +755,7 @@ def record_upload_errors(
         [p.row, p.column, p.reason] for p in uploads.jobs.problems(job.id)
     ]
     name = f"upload-{job.id}-errors.{format}"
-    if format == "csv":
-        return _download(csv_bytes(UPLOAD_PROBLEM_HEADERS, rows), CSV_MEDIA_TYPE, name)
-    sheet = SheetOut("错误 (errors)", UPLOAD_PROBLEM_HEADERS, rows, widths=[10, 18, 80])
-    return _download(xlsx_bytes([sheet]), XLSX_MEDIA_TYPE, name)
+    return _error_file(name, format, UPLOAD_PROBLEM_HEADERS, rows, widths=[10, 18, 80])
 
 
 def _upload_out(job: ImportJob, uploads: RecordFileUploads) -> RecordUploadOut:
