@@ -17,6 +17,7 @@ from web.client import ApiError, Services, SignInRequired
 from web.config import WebSettings
 from web.pages import auth, cases, department, district, figures, grid, households
 from web.pages.ledger import router as ledger_router
+from web.pages.survey import router as survey_router
 from web.render import HERE, build_templates, render
 from web.session import (
     LANG_COOKIE,
@@ -73,6 +74,7 @@ def create_app(
     http.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for module in (auth, cases, grid, department, district, figures, households):
         http.include_router(module.router)
+    http.include_router(survey_router)
     http.include_router(ledger_router)
 
     @http.exception_handler(SignInRequired)

@@ -764,6 +764,61 @@ ZH: dict[str, str] = {
     "ledger.up": "返回上一级",
     "ledger.open": "查看",
     "case.household_file": "查看农户档案",
+    # the home survey (入户摸排)
+    "survey.title": "入户摸排",
+    "survey.record": "记录入户摸排",
+    "survey.intro": ("只填本次问到的项目；没问的留空或选“未问”，原有记录保持不变。"),
+    "survey.surveyed_on": "摸排日期",
+    "survey.answer.yes": "是",
+    "survey.answer.no": "否",
+    "survey.answer.unasked": "未问",
+    "survey.standing": "上次：{value}（{on}）",
+    "survey.submit": "保存摸排结果",
+    "survey.cancel": "取消",
+    "survey.back.grid": "返回问题上报",
+    "survey.back.file": "返回农户档案",
+    "survey.recorded": "入户摸排已记录；达到预警指标的，将自动生成风险预警。",
+    "survey.recorded_earlier": (
+        "入户摸排已记录；其中部分项目已有更晚的摸排记录，以较晚的记录为准。"
+    ),
+    "survey.not_a_number": "请输入数字",
+    "survey.group.family": "家庭情况",
+    "survey.group.debt": "负债与借款",
+    "survey.group.housing": "住房与搬迁",
+    "survey.group.water": "饮水安全",
+    "survey.group.work": "务工就业",
+    "survey.group.schooling": "子女上学",
+    "survey.group.farming": "农业生产损失",
+    "survey.fact.single_parent": "单亲抚养子女",
+    "survey.fact.child_without_carer": "有孤儿或事实无人抚养儿童",
+    "survey.fact.main_earner_died": "家庭主要劳动力去世",
+    "survey.fact.household_debt": "家庭负债总额（元）",
+    "survey.fact.hardship_debt": "因病因灾负债（元）",
+    "survey.fact.relocation_debt": "易地搬迁负债（元）",
+    "survey.fact.relocated_not_moved_in": "易地扶贫搬迁户尚未入住新房",
+    "survey.fact.geohazard_point": "住房位于地质灾害隐患点",
+    "survey.fact.water_litres_per_day": "人均每天供水量（升）",
+    "survey.fact.water_scarce_area": "所在村属于缺水地区",
+    "survey.fact.water_quality_ok": "饮用水水质检测达标",
+    "survey.fact.water_fetch_minutes": "人力取水往返时间（分钟）",
+    "survey.fact.water_fetch_horizontal_m": "取水水平距离（米）",
+    "survey.fact.water_fetch_vertical_m": "取水垂直高差（米）",
+    "survey.fact.water_interrupted_days": "一年中停水天数（天）",
+    "survey.fact.unemployed_months": "劳动力失业或务工返乡时长（月）",
+    "survey.fact.wage_interrupted_months": "务工收入中断时长（月）",
+    "survey.fact.employed_count": "家庭在业人数（人）",
+    "survey.fact.months_unemployed_after_training": "技能培训后仍未就业（月）",
+    "survey.fact.public_welfare_job_ended": "公益性岗位合同已到期",
+    "survey.fact.wage_arrears_or_injury": "外出务工被拖欠工资或因工受伤",
+    "survey.fact.student_grant_missing": "在校学生应享未享资助",
+    "survey.fact.vocational_grant_missing": "符合条件的职校学生未享受雨露计划",
+    "survey.fact.disabled_child_out_of_school": "残疾儿童未入学也未送教上门",
+    "survey.fact.schooling_cost": "非义务教育阶段每年支出（元）",
+    "survey.fact.pest_loss": "动物疫病或农作物病虫害损失（元）",
+    "household.survey": "入户摸排情况",
+    "household.survey_hint": "每项显示最近一次摸排的结果及摸排日期。",
+    "household.survey_none": "尚未入户摸排。",
+    "household.surveyed_on": "{on}摸排",
 }
 
 EN: dict[str, str] = {
@@ -1580,6 +1635,77 @@ EN: dict[str, str] = {
     "ledger.up": "Up one level",
     "ledger.open": "Open",
     "case.household_file": "Open the household file",
+    # the home survey
+    "survey.title": "Home survey",
+    "survey.record": "Record a home survey",
+    "survey.intro": (
+        "Fill in only what you asked on this visit; leave the rest empty or "
+        '"Not asked", and their earlier answers stand.'
+    ),
+    "survey.surveyed_on": "Day of the visit",
+    "survey.answer.yes": "Yes",
+    "survey.answer.no": "No",
+    "survey.answer.unasked": "Not asked",
+    "survey.standing": "Last survey: {value} ({on})",
+    "survey.submit": "Save the survey",
+    "survey.cancel": "Cancel",
+    "survey.back.grid": "Back to reporting",
+    "survey.back.file": "Back to the household file",
+    "survey.recorded": (
+        "Survey saved; anything that meets a risk indicator raises a flag by itself."
+    ),
+    "survey.recorded_earlier": (
+        "Survey saved; a later survey already gave some of these facts, and its "
+        "answers stand."
+    ),
+    "survey.not_a_number": "Enter a number",
+    "survey.group.family": "Family situation",
+    "survey.group.debt": "Debt and loans",
+    "survey.group.housing": "Housing and relocation",
+    "survey.group.water": "Drinking water",
+    "survey.group.work": "Work",
+    "survey.group.schooling": "Schooling",
+    "survey.group.farming": "Farming losses",
+    "survey.fact.single_parent": "A single parent raises the children",
+    "survey.fact.child_without_carer": "An orphan, or a child nobody looks after",
+    "survey.fact.main_earner_died": "The main earner has died",
+    "survey.fact.household_debt": "Household debt (yuan)",
+    "survey.fact.hardship_debt": "Debt from illness or disaster (yuan)",
+    "survey.fact.relocation_debt": "Debt from relocation (yuan)",
+    "survey.fact.relocated_not_moved_in": "Relocated, but not yet moved in",
+    "survey.fact.geohazard_point": "The house is at a registered geohazard",
+    "survey.fact.water_litres_per_day": "Water per person a day (litres)",
+    "survey.fact.water_scarce_area": "The village is in a water-scarce area",
+    "survey.fact.water_quality_ok": "The water passed its quality test",
+    "survey.fact.water_fetch_minutes": "Fetching water, there and back (minutes)",
+    "survey.fact.water_fetch_horizontal_m": "Distance to water (metres)",
+    "survey.fact.water_fetch_vertical_m": "Climb to water (metres)",
+    "survey.fact.water_interrupted_days": "Days without water in a year (days)",
+    "survey.fact.unemployed_months": (
+        "An able-bodied member out of work or back home (months)"
+    ),
+    "survey.fact.wage_interrupted_months": "Wage income stopped for (months)",
+    "survey.fact.employed_count": "Members in work (people)",
+    "survey.fact.months_unemployed_after_training": (
+        "Without work since skills training (months)"
+    ),
+    "survey.fact.public_welfare_job_ended": "A public-welfare job contract ended",
+    "survey.fact.wage_arrears_or_injury": (
+        "A migrant worker is owed wages or was injured at work"
+    ),
+    "survey.fact.student_grant_missing": "A student lacks a grant they are due",
+    "survey.fact.vocational_grant_missing": (
+        "An eligible vocational student is not in the Yulu grant scheme"
+    ),
+    "survey.fact.disabled_child_out_of_school": (
+        "A disabled child is neither at school nor taught at home"
+    ),
+    "survey.fact.schooling_cost": "Non-compulsory schooling a year (yuan)",
+    "survey.fact.pest_loss": "Loss to animal disease or crop pests (yuan)",
+    "household.survey": "Home survey findings",
+    "household.survey_hint": "Each fact as its latest survey found it, and when.",
+    "household.survey_none": "Not surveyed yet.",
+    "household.surveyed_on": "surveyed {on}",
 }
 
 CATALOGUES = {"zh": ZH, "en": EN}
@@ -1593,6 +1719,7 @@ SERVICE_REASONS_ZH: list[tuple[re.Pattern[str], str]] = [
         (r"^String should have at least", "此项不能为空"),
         (r"^String should have at most", "内容过长"),
         (r"^Input should be a valid date", "请输入有效日期"),
+        (r"^Input should be a valid integer, got a number with a frac", "请输入整数"),
         (r"^Input should be a valid (decimal|number|integer)", "请输入有效数字"),
         (r"^Input should be greater than or equal to (\S+)", "不能小于 {0}"),
         (r"^Input should be greater than (\S+)", "须大于 {0}"),
@@ -1694,6 +1821,17 @@ SERVICE_REASONS_ZH: list[tuple[re.Pattern[str], str]] = [
             "本草稿生成后已发布第 {0} 版，请基于新版本另建草稿",
         ),
         (r"the draft changes nothing", "草稿与现行目录相同，无需发布"),
+        (r"a survey gives at least one fact", "请至少填写一项摸排内容"),
+        (r"lies in the future", "日期不能晚于今天"),
+        (r"lies before (\d+)", "日期不能早于{0}年"),
+        (
+            r"more members in work than the household has registered",
+            "在业人数多于该户登记的家庭人口",
+        ),
+        (
+            r"households are surveyed by grid monitors and officials",
+            "入户摸排由网格员或村、镇、区干部记录",
+        ),
     ]
 ]
 

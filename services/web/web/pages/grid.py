@@ -179,6 +179,7 @@ async def grid_page(
             "categories": CATEGORIES,
             "today": datetime.now(CHINA).date().isoformat(),
             "reported": request.query_params.get("reported") == "1",
+            "surveyed": request.query_params.get("surveyed", ""),
             "errors": errors,
             "message": message,
             "values": values or {},

@@ -19,6 +19,7 @@ from web.i18n import translator
 from web.present import timeline_rows
 from web.render import render
 from web.session import User
+from web.survey import SURVEYORS, standing_facts
 from web.when import AsOf, as_of_context, read_as_of
 
 router = APIRouter()
@@ -184,6 +185,11 @@ async def household(
             "state": state,
             "counted": counted,
             "rows": history_rows((history or {}).get("events") or [], lang, by_code),
+            "survey_groups": standing_facts(
+                (file or {}).get("survey"), lang, translator(lang)
+            ),
+            "may_survey": file is not None and user.role in SURVEYORS,
+            "surveyed": request.query_params.get("surveyed", ""),
             **as_of_context(when, lang, f"/households/{household_id}"),
         },
         user=user,
