@@ -216,3 +216,43 @@ def test_each_report_says_what_became_of_it(client):
 def test_the_search_answer_reloaded_by_its_address_goes_back_to_the_grid(client):
     response = client.get("/grid/search")
     assert response.status_code == 303 and response.headers["location"] == "/grid"
+
+
+def district_token() -> str:
+    claims = {
+        "sub": "district01",
+        "role": "district",
+        "area": "510904",
+        "exp": int(time.time()) + 3600,
+    }
+    return jwt.encode(claims, "never checked by the web process", algorithm="HS256")
+
+
+def test_the_district_finds_a_household_and_opens_its_file(intake):
+    app = create_app(WebSettings(), transport=httpx.MockTransport(intake))
+    client = TestClient(app, follow_redirects=False)
+    client.cookies.set(TOKEN_COOKIE, district_token())
+
+    landing = client.get("/grid")
+    page = client.post(
+        "/grid/search",
+        data={"csrf": read_user(district_token()).csrf, "q": "小红"},
+    )
+    by_id = client.get(f"/grid?household_id={HOUSEHOLD}")
+
+    assert landing.status_code == 200
+    assert 'href="/grid"' in landing.text and "查找农户" in landing.text
+    assert 'data-test="my-reports"' not in landing.text
+    assert page.status_code == 200 and "王大明" in page.text
+    assert f'href="/households/{HOUSEHOLD}"' in page.text
+    assert 'data-test="report-this"' not in page.text
+    assert by_id.status_code == 303
+    assert by_id.headers["location"] == f"/households/{HOUSEHOLD}"
+
+
+def test_a_grid_monitor_stays_on_the_grid_page_with_their_reports(client):
+    page = client.get(f"/grid?household_id={HOUSEHOLD}")
+
+    assert page.status_code == 200
+    assert 'data-test="my-reports"' in page.text
+    assert "问题上报" in page.text

@@ -41,6 +41,7 @@ MENUS: dict[str, list[tuple[str, str]]] = {
     "district": [
         ("/overview", "nav.overview"),
         ("/ledger", "nav.ledger"),
+        ("/grid", "nav.find_household"),
         ("/queue", "nav.queue"),
         ("/district/assessment", "nav.assessment"),
         ("/district/catalogue", "nav.catalogue"),

@@ -16,6 +16,7 @@ from web.client import ApiError, UserApi
 from web.deps import Api, CurrentUser, Form, Lang
 from web.format import CHINA
 from web.i18n import translator
+from web.pages.households import may_see_households
 from web.render import render
 from web.session import User
 
@@ -32,6 +33,9 @@ CATEGORIES = (
     "employment",
     "other",
 )
+# Who reports problems from this page; the district office comes here only to find
+# a household and open its file.
+REPORTERS = frozenset({"grid_monitor", "village", "town"})
 SHORTEST_QUERY = 2
 MATCHES_SHOWN = 20
 REPORTS_SHOWN = 20
@@ -163,13 +167,16 @@ async def grid_page(
         if search_errors:
             status_code = 422
 
-    reports = await my_reports(api)
+    reporting = user.role in REPORTERS
+    reports = await my_reports(api) if reporting else None
     if reports:
         await with_outcomes(api, reports)
     return render(
         request,
         "grid.html",
         {
+            "may_report": reporting,
+            "may_open_file": may_see_households(user),
             "household_id": household_id,
             "household": household,
             "query": query or "",
@@ -197,7 +204,16 @@ async def grid(
     lang: Lang,
     household_id: str = "",
 ) -> Response:
-    return await grid_page(request, user, api, lang, household_id=household_id.strip())
+    household_id = household_id.strip()
+    if household_id and user.role not in REPORTERS and may_see_households(user):
+        # Nothing to report from here: a household asked for by id is its file.
+        try:
+            UUID(household_id)
+        except ValueError:
+            pass
+        else:
+            return RedirectResponse(f"/households/{household_id}", status_code=303)
+    return await grid_page(request, user, api, lang, household_id=household_id)
 
 
 @router.post("/grid/search", include_in_schema=False)
