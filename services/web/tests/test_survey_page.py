@@ -21,7 +21,8 @@ from fangpin.contracts import SurveyFacts
 from web.app import create_app
 from web.config import WebSettings
 from web.format import CHINA
-from web.i18n import translate_reason
+from web.i18n import label, translate_reason
+from web.present import timeline_rows
 from web.session import TOKEN_COOKIE, read_user
 from web.survey import SURVEY_GROUPS, read_number
 
@@ -491,3 +492,24 @@ def test_survey_reasons_read_in_chinese():
     assert translate_reason("Value error, lies in the future", "en") == (
         "Value error, lies in the future"
     )
+
+
+def test_a_survey_in_a_timeline_shows_its_date_and_facts_by_their_form_labels():
+    entry = {
+        "event_id": "e1",
+        "type": "HouseholdSurveyed",
+        "occurred_at": "2026-11-10T02:00:00+00:00",
+        "actor": {"user_id": "grid01", "role": "grid_monitor"},
+        "data": {
+            "surveyed_on": "2026-11-09",
+            "facts": {"household_debt": 30000, "single_parent": True},
+        },
+    }
+
+    (row,) = timeline_rows([entry], "zh", {})
+
+    assert row["title"] == "入户摸排"
+    facts = dict(row["facts"])
+    assert facts["household_debt"] == "30,000" and facts["single_parent"] == "是"
+    assert label("zh", "fact", "household_debt") == "家庭负债总额（元）"
+    assert label("en", "fact", "surveyed_on") == "Surveyed on"

@@ -137,6 +137,7 @@ ZH: dict[str, str] = {
     # facts shown in the timeline and risk explanations
     "fact.category": "类别",
     "fact.observed_on": "发现日期",
+    "fact.surveyed_on": "摸排日期",
     "fact.amount": "金额",
     "fact.urgent": "紧急",
     "fact.department": "部门",
@@ -944,6 +945,7 @@ EN: dict[str, str] = {
     "event.CaseClosed": "Closed",
     "fact.category": "Category",
     "fact.observed_on": "Seen on",
+    "fact.surveyed_on": "Surveyed on",
     "fact.amount": "Amount",
     "fact.urgent": "Urgent",
     "fact.department": "Department",
@@ -1867,8 +1869,12 @@ def label(lang: str, prefix: str, value: Any) -> str:
     """``label('zh', 'step', 'visit')`` → 入户核实; unknown values show as they are."""
     if value is None:
         return ""
+    catalogue = CATALOGUES.get(lang, ZH)
     key = f"{prefix}.{value}"
-    return CATALOGUES.get(lang, ZH).get(key, str(value))
+    if key not in catalogue and prefix == "fact":
+        # A household survey's facts are named as on the survey form.
+        key = f"survey.fact.{value}"
+    return catalogue.get(key, str(value))
 
 
 # Screening keeps its parameters' descriptions and units in English only; Chinese

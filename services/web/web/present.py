@@ -24,6 +24,7 @@ MONEY_FIELDS = {
 SHOWN_FIELDS: dict[str, tuple[str, ...]] = {
     "ProblemReported": ("category", "observed_on", "amount", "urgent"),
     "DepartmentRecordReceived": ("department", "kind", "occurred_on"),
+    "HouseholdSurveyed": ("surveyed_on",),
     "RecordRejected": ("department", "kind"),
     "CaseOpened": ("signal_type", "urgent", "reentry"),
     "SignalAttached": ("signal_type",),
@@ -80,7 +81,7 @@ def event_facts(
     for name in SHOWN_FIELDS.get(entry["type"], ()):
         if name in data and data[name] not in (None, ""):
             facts.append((name, value_text(name, data[name], lang, measures)))
-    if entry["type"] == "DepartmentRecordReceived":
+    if entry["type"] in ("DepartmentRecordReceived", "HouseholdSurveyed"):
         for name, value in (data.get("facts") or {}).items():
             facts.append((name, value_text(name, value, lang, measures)))
     if entry["type"] == "PlanDrawn":
