@@ -348,6 +348,23 @@ class RiskCleared(Contract):
     cleared_codes: list[str] = Field(default_factory=list)
 
 
+# The catalogue parameters that hold the monitoring income lines (监测收入标准),
+# yuan per person and year, by the household's poverty status.
+INCOME_LINE_PARAMETERS = {
+    PovertyStatus.FORMERLY_POOR: "income_line_formerly_poor",
+    PovertyStatus.NEVER_POOR: "income_line_never_poor",
+}
+
+
+class IncomeLine(Contract):
+    """One dated value of an income line parameter: in force from its date until
+    the next value of the same parameter."""
+
+    parameter: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+    value: Decimal = Field(ge=0, description="yuan per person per year")
+    effective_from: date
+
+
 class CataloguePublished(Contract):
     """A new version of the indicator catalogue took effect."""
 
@@ -355,6 +372,12 @@ class CataloguePublished(Contract):
     effective_from: date
     indicator_count: int
     changes: list[str]
+    income_lines: list[IncomeLine] = Field(
+        default_factory=list,
+        description="every dated value of the income line parameters "
+        "(income_line_formerly_poor, income_line_never_poor) in this version, "
+        "past and future; empty when the producer predates the field",
+    )
 
 
 # --- casework --------------------------------------------------------------------

@@ -1,11 +1,14 @@
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import pytest
 
 from fangpin.contracts import (
     EVENTS,
+    INCOME_LINE_PARAMETERS,
+    CataloguePublished,
     ContractError,
     ProblemReported,
     asyncapi_document,
@@ -70,3 +73,64 @@ def test_asyncapi_document_lists_every_event():
     assert set(document["components"]["messages"]) == set(EVENTS)
     for name in ("ProblemReported", "RiskFlagged", "CaseClosed", "AidGranted"):
         assert name in document["components"]["schemas"]
+
+
+def catalogue_envelope(**data_changes):
+    data = {
+        "version": 2,
+        "effective_from": "2026-12-01",
+        "indicator_count": 81,
+        "changes": ["parameter income_line_formerly_poor: 5500 from 2027-01-01"],
+    }
+    data.update(data_changes)
+    return envelope(type="CataloguePublished", producer="screening", data=data)
+
+
+def test_a_catalogue_published_before_the_income_lines_parses_without_them():
+    _, data = parse_envelope(catalogue_envelope())
+
+    assert isinstance(data, CataloguePublished)
+    assert data.income_lines == []
+
+
+def test_a_catalogue_carries_its_dated_income_lines():
+    lines = [
+        {
+            "parameter": "income_line_formerly_poor",
+            "value": "5000",
+            "effective_from": "2020-01-01",
+        },
+        {
+            "parameter": "income_line_formerly_poor",
+            "value": 5500,
+            "effective_from": "2027-01-01",
+        },
+    ]
+
+    _, data = parse_envelope(catalogue_envelope(income_lines=lines))
+
+    assert isinstance(data, CataloguePublished)
+    assert [(line.value, line.effective_from) for line in data.income_lines] == [
+        (Decimal("5000"), date(2020, 1, 1)),
+        (Decimal("5500"), date(2027, 1, 1)),
+    ]
+    assert set(INCOME_LINE_PARAMETERS.values()) == {
+        "income_line_formerly_poor",
+        "income_line_never_poor",
+    }
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("parameter", "Line"), ("value", -1), ("effective_from", "soon")],
+)
+def test_a_malformed_income_line_is_refused_naming_the_field(field, value):
+    line = {
+        "parameter": "income_line_never_poor",
+        "value": 6000,
+        "effective_from": "2020-01-01",
+        field: value,
+    }
+
+    with pytest.raises(ContractError, match=f"data.income_lines.0.{field}"):
+        parse_envelope(catalogue_envelope(income_lines=[line]))

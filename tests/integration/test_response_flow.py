@@ -2,7 +2,8 @@
 risk-elimination review, the household's exit and the case's closure: intake,
 screening, casework and assistance with their relays and inboxes, in this process,
 on real NATS and PostgreSQL. Casework's clock is moved forward to pass the six
-months an exit needs."""
+months an exit needs; on the way the district raises the income line in screening's
+catalogue, and casework's review holds the household to it."""
 
 from __future__ import annotations
 
@@ -69,6 +70,11 @@ async def test_department_record_to_exit_and_closure(settings, nc):
             [
                 ("INTAKE", "intake.>"),
                 ("SCREENING", "screening.risk.>"),
+                (
+                    "SCREENING",
+                    "screening.catalogue.published",
+                    "casework-screening-catalogue",
+                ),
                 ("ASSISTANCE", "assistance.aid.granted"),
             ],
         ),
@@ -78,14 +84,14 @@ async def test_department_record_to_exit_and_closure(settings, nc):
         inbox = Inbox(nc.jetstream, app.service, app, batch_size=100)
         if app is intake:
             inbox.parse = parse_department_record
-        for stream, subject in subscriptions:
-            inbox.consume(stream, subject)
+        for stream, subject, *durable in subscriptions:
+            inbox.consume(stream, subject, *durable)
         tasks += [
             asyncio.create_task(inbox.run(subscription, stopping))
             for subscription in inbox.subscriptions
         ]
     try:
-        await walk_the_case(js, clock, intake, casework, assistance)
+        await walk_the_case(js, clock, intake, screening, casework, assistance)
     finally:
         stopping.set()
         await asyncio.gather(*tasks)
@@ -93,7 +99,7 @@ async def test_department_record_to_exit_and_closure(settings, nc):
             app.close()
 
 
-async def walk_the_case(js, clock, intake, casework, assistance):
+async def walk_the_case(js, clock, intake, screening, casework, assistance):
     form = household_form(11)
     id_number = form["members"][0]["id_number"]
     household = intake.register_household(HouseholdIn(**form), DISTRICT)
@@ -232,7 +238,49 @@ async def walk_the_case(js, clock, intake, casework, assistance):
     assert any(item.startswith("months_monitored") for item in unmet)
     assert casework.case(case.id, TOWN).step is Step.ASSISTANCE
 
+    # The district raises the line for formerly poor households from a day within
+    # the six months the review looks back on; casework learns it from the
+    # catalogue screening publishes and judges those days by it.
+    raised_from = date.today() + timedelta(days=100)
+    line = "income_line_formerly_poor"
+    draft = screening.open_draft(DISTRICT, "a higher line")
+    screening.set_parameter(draft, line, raised_from, 8000, DISTRICT)
+    screening.publish_draft(draft, DISTRICT)
+
+    def line_raised() -> bool:
+        in_force = casework.income_lines().line_on("formerly_poor", raised_from)
+        return in_force.value == 8000
+
+    await eventually(line_raised, within=30)
     clock.offset = timedelta(days=230)
+    casework.act(case.id, TOWN, lambda c, m: c.request_elimination("stable", m))
+    unmet = casework.review_elimination(case.id, "the line was raised", DISTRICT)
+    assert [item.split(":")[0] for item in unmet] == ["income"]
+    assert f"8,000 yuan ({line} from {raised_from.isoformat()}" in unmet[0]
+
+    # The year's income, corrected above the raised line, lets the household exit.
+    await publish_as(
+        "intake",
+        "intake.household.income",
+        10_000_003,
+        js,
+        household,
+        "IncomeRecorded",
+        {
+            "household_id": str(household),
+            "area_code": form["area_code"],
+            "year": recorded.year,
+            "per_capita_net_income": "9000",
+            "sources": {"wages": "7000", "policy_bonus": "2000"},
+            "recorded_on": recorded.isoformat(),
+        },
+    )
+
+    def income_corrected() -> bool:
+        index = casework.get_or_none(household_cases_id(household), HouseholdCases)
+        return index is not None and index.income_by_year[recorded.year] == 9000
+
+    await eventually(income_corrected, within=30)
     casework.act(case.id, TOWN, lambda c, m: c.request_elimination("stable", m))
     assert casework.review_elimination(case.id, "conditions hold", DISTRICT) == []
     exited = casework.case(case.id, TOWN)

@@ -16,12 +16,13 @@ from casework.domain import (
     Case,
     CaseError,
     HouseholdCases,
+    IncomeLines,
     SelfApproval,
     TimeLimits,
     WrongStep,
     household_cases_id,
 )
-from casework.elimination import unmet_conditions
+from casework.elimination import IncomeLineTable, unmet_conditions
 from casework.notice import PublicNotice, flagged_type, public_notice
 from casework.steps import (
     LEVEL_OF_STEP,
@@ -34,6 +35,7 @@ from fangpin.areas import town_of, within
 from fangpin.auth import Principal
 from fangpin.contracts import (
     AidGranted,
+    CataloguePublished,
     HouseholdRegistered,
     HouseholdUpdated,
     IncomeRecorded,
@@ -103,7 +105,19 @@ class CaseworkApplication(ServiceApplication):
                 )
             elif isinstance(data, AidGranted):
                 self._household(unit, data.household_id).note_aid()
+            elif isinstance(data, CataloguePublished):
+                self._income_lines(unit).note_catalogue(
+                    version=data.version,
+                    lines=[line.model_dump(mode="json") for line in data.income_lines],
+                )
         unit.commit()
+
+    def _income_lines(self, unit: UnitOfWork) -> IncomeLines:
+        lines = unit.get(IncomeLines.ID, IncomeLines)
+        if lines is None:
+            lines = IncomeLines()
+            unit.add(lines)
+        return lines
 
     def _household(self, unit: UnitOfWork, household_id: UUID) -> HouseholdCases:
         household = unit.get(household_cases_id(household_id), HouseholdCases)
@@ -254,7 +268,7 @@ class CaseworkApplication(ServiceApplication):
         assert household is not None
         if case.step is not Step.ELIMINATION_REVIEW:
             raise Conflict(f"the case waits in step {case.step.value}")
-        unmet = unmet_conditions(case, household, self.clock())
+        unmet = unmet_conditions(case, household, self.clock(), self.income_lines())
         self.act(
             case_id,
             principal,
@@ -262,6 +276,13 @@ class CaseworkApplication(ServiceApplication):
             Step.ELIMINATION_REVIEW,
         )
         return unmet
+
+    def income_lines(self) -> IncomeLineTable:
+        """The lines of the latest catalogue seen; the defaults until one is."""
+        known = self.get_or_none(IncomeLines.ID, IncomeLines)
+        if known is None:
+            return IncomeLineTable()
+        return IncomeLineTable(known.lines, known.catalogue_version)
 
     # --- the public notice --------------------------------------------------------
 

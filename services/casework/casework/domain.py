@@ -567,6 +567,35 @@ def household_cases_id(household_id: UUID) -> UUID:
     return stable_id("household-cases", household_id)
 
 
+class IncomeLines(Aggregate):
+    """The monitoring income lines of the latest catalogue version screening
+    published, as the exit review applies them."""
+
+    ID = stable_id("casework-income-lines")
+
+    @staticmethod
+    def create_id() -> UUID:
+        return IncomeLines.ID
+
+    @event("IncomeLinesStarted")
+    def __init__(self) -> None:
+        self.catalogue_version = 0
+        self.lines: list[dict[str, Any]] = []
+
+    def note_catalogue(self, version: int, lines: list[dict[str, Any]]) -> None:
+        """Keep the lines of a newer version that changes them. A version seen
+        again, or older than one applied, changes nothing; so does one without
+        lines, from a producer that does not send them."""
+        if version <= self.catalogue_version or not lines or lines == self.lines:
+            return
+        self._noted(version=version, lines=lines)
+
+    @event("IncomeLinesNoted")
+    def _noted(self, version: int, lines: list[dict[str, Any]]) -> None:
+        self.catalogue_version = version
+        self.lines = lines
+
+
 class TimeLimits(Aggregate):
     """The district's time limits per step; a change applies from then on."""
 

@@ -54,6 +54,12 @@ def build(settings: Settings) -> FastAPI:
     assert runtime.inbox is not None
     runtime.inbox.consume("INTAKE", "intake.>")
     runtime.inbox.consume("SCREENING", "screening.risk.>")
+    # A consumer of its own: the risk consumer's filter stays as deployed.
+    runtime.inbox.consume(
+        "SCREENING",
+        "screening.catalogue.published",
+        durable="casework-screening-catalogue",
+    )
     runtime.inbox.consume("ASSISTANCE", "assistance.aid.granted")
     view = QueueView(connect_pool(settings.database_url), "casework_view")
     view.setup()

@@ -27,7 +27,12 @@ from typing import Any
 
 import cel
 
-from fangpin.contracts import PovertyStatus, ProblemCategory, TargetType
+from fangpin.contracts import (
+    INCOME_LINE_PARAMETERS,
+    PovertyStatus,
+    ProblemCategory,
+    TargetType,
+)
 from fangpin.service import DomainError
 from screening.inputs import FED_INPUTS, INPUTS, coerce
 
@@ -616,6 +621,18 @@ def normalised(document: Mapping[str, Any]) -> dict[str, Any]:
         "parameters": plain(document.get("parameters") or {}),
         "indicators": plain(document.get("indicators") or []),
     }
+
+
+def income_lines(definition: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every dated value of the income line parameters in a stored definition, in
+    the form :class:`~fangpin.contracts.IncomeLine` takes."""
+    parameters = definition.get("parameters") or {}
+    return [
+        {"parameter": name, "value": item["value"], "effective_from": str(item["from"])}
+        for name in INCOME_LINE_PARAMETERS.values()
+        if name in parameters
+        for item in sorted(parameters[name]["values"], key=lambda v: str(v["from"]))
+    ]
 
 
 def default_catalogue(on: date | None = None) -> Catalogue:

@@ -11,7 +11,7 @@ from eventsourcing.domain import Aggregate, event
 
 from fangpin.contracts import PovertyStatus
 from fangpin.eventstore import stable_id
-from screening.catalogue import Catalogue, Evaluation, proposed_type
+from screening.catalogue import Catalogue, Evaluation, income_lines, proposed_type
 from screening.inputs import WINDOW, derive, sources
 
 CATALOGUE_ID = stable_id("screening", "indicator-catalogue")
@@ -276,11 +276,28 @@ class IndicatorCatalogue(Aggregate):
         self.versions: list[dict[str, Any]] = []
         self.definitions: dict[int, dict[str, Any]] = {}
 
+    class CataloguePublished(Aggregate.Event):
+        version: int
+        effective_from: date
+        indicator_count: int
+        changes: list[str]
+        definition: dict[str, Any]
+        draft_id: UUID | None
+        meta: dict[str, Any]
+        income_lines: list[dict[str, Any]]
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Version 1 left the income lines inside the definition; the
+            published contract carries them on their own."""
+            state["income_lines"] = income_lines(state["definition"])
+
     @property
     def latest(self) -> int:
         return len(self.versions)
 
-    @event("CataloguePublished")
     def publish(
         self,
         version: int,
@@ -290,6 +307,29 @@ class IndicatorCatalogue(Aggregate):
         definition: dict[str, Any],
         draft_id: UUID | None,
         meta: dict[str, Any],
+    ) -> None:
+        self._published(
+            version=version,
+            effective_from=effective_from,
+            indicator_count=indicator_count,
+            changes=changes,
+            definition=definition,
+            draft_id=draft_id,
+            meta=meta,
+            income_lines=income_lines(definition),
+        )
+
+    @event(CataloguePublished)
+    def _published(
+        self,
+        version: int,
+        effective_from: date,
+        indicator_count: int,
+        changes: list[str],
+        definition: dict[str, Any],
+        draft_id: UUID | None,
+        meta: dict[str, Any],
+        income_lines: list[dict[str, Any]],
     ) -> None:
         self.versions.append(
             {

@@ -4,6 +4,7 @@ publishing anything."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
@@ -111,6 +112,14 @@ def test_publishing_emits_a_version_and_rescreens_every_household(app, feed):
     assert subject == "screening.catalogue.published"
     published = CataloguePublished.model_validate(envelope.data)
     assert (published.version, published.indicator_count) == (2, 81)
+    assert [
+        (item.parameter, item.value, item.effective_from)
+        for item in published.income_lines
+    ] == [
+        (line, 5000, date(2020, 1, 1)),
+        (line, 4000, date(2026, 1, 1)),
+        ("income_line_never_poor", 6000, date(2020, 1, 1)),
+    ]
 
     job = app.run_job(job_id, page_size=1)
     assert (job.status, job.done, job.total, job.changed) == ("finished", 2, 2, 2)
@@ -182,3 +191,33 @@ def test_a_discarded_draft_can_no_longer_change_or_be_published(app):
         app.set_parameter(draft, "oop_line_general", date(2027, 1, 1), 30000, DISTRICT)
     with pytest.raises(Conflict, match="this draft is discarded"):
         app.publish_draft(draft, DISTRICT)
+
+
+def test_versions_stored_before_the_income_lines_publish_them_from_the_definition(
+    app,
+):
+    """A catalogue version stored without the income lines beside its definition
+    is read with them, so the relay publishes them for old versions too."""
+    book = app.catalogue_book()
+    stored = app.mapper.to_stored_event(list(app.events.get(book.id))[-1])
+    mapper = app.mapper
+    state = mapper.cipher.decrypt(stored.state) if mapper.cipher else stored.state
+    if mapper.compressor:
+        state = mapper.compressor.decompress(state)
+    decoded = mapper.transcoder.decode(state)
+    del decoded["income_lines"], decoded["class_version"]
+    state = mapper.transcoder.encode(decoded)
+    if mapper.compressor:
+        state = mapper.compressor.compress(state)
+    if mapper.cipher:
+        state = mapper.cipher.encrypt(state)
+
+    old = mapper.to_domain_event(replace(stored, state=state))
+    subject, envelope = to_envelope("screening", old)
+
+    published = CataloguePublished.model_validate(envelope.data)
+    assert subject == "screening.catalogue.published"
+    assert [(item.parameter, item.value) for item in published.income_lines] == [
+        ("income_line_formerly_poor", 5000),
+        ("income_line_never_poor", 6000),
+    ]
