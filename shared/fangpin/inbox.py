@@ -182,7 +182,7 @@ class Inbox:
                     if fetcher.done():
                         fetcher.result()  # raises what stopped the fetching
                     continue
-                await self.handle_batch(subscription.durable, batch)
+                await self._handle_or_wait(subscription.durable, batch)
         finally:
             fetcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -195,6 +195,26 @@ class Inbox:
                         await msg.nak()
             # An open pull subscription would hold up the connection's drain.
             await pull.unsubscribe()
+
+    async def _handle_or_wait(self, consumer: str, batch: list[Msg]) -> None:
+        """Handle a batch; if even parking or acking fails (NATS away), hand the
+        batch back and carry on, so a passing outage never ends the consumer."""
+        try:
+            await self.handle_batch(consumer, batch)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            logger.warning(
+                "%s: batch of %d handed back (%s)",
+                consumer,
+                len(batch),
+                type(error).__name__,
+            )
+            for msg in batch:
+                # Acked messages ignore this; the rest come back after a pause.
+                with contextlib.suppress(Exception):
+                    await msg.nak(delay=backoff_seconds(1))
+            await asyncio.sleep(1.0)
 
     async def _fetch_ahead(
         self,

@@ -139,3 +139,19 @@ async def test_a_lost_race_is_retried_longer_but_not_for_ever():
     assert parked == [
         f"handler failed {5 * RACE_PATIENCE} times, last with IntegrityError"
     ]
+
+
+async def test_a_batch_that_cannot_even_be_parked_is_handed_back_not_fatal():
+    inbox, _ = inbox_failing_with(KeyError("household_id"))
+
+    async def nats_away(consumer: str, msg: object, reason: str) -> None:
+        raise ConnectionError("nats: connection closed")
+
+    inbox.dead_letter = nats_away  # type: ignore[method-assign]
+    msg = Delivery(delivered=5)
+    handled = incoming(uuid.uuid4(), 1)
+    inbox.parse = lambda _msg: handled  # type: ignore[method-assign, assignment]
+
+    await inbox._handle_or_wait("casework-intake", [msg])  # type: ignore[list-item]
+
+    assert msg.answers == ["nak"]
