@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from web.app import create_app
 from web.config import WebSettings
+from web.present import unmet_text
 from web.session import LANG_COOKIE, TOKEN_COOKIE
 
 VILLAGE = "510904101201"
@@ -199,3 +200,14 @@ def test_case_page_explains_the_risk_flag_in_english(client: TestClient) -> None
     assert "Per-capita net income below the line" in hits
     assert "Out of pocket = ¥12,000.50" in hits
     assert "Thresholds" in hits and "oop_line_low_income = 10,000" in hits
+
+
+def test_an_unmet_income_condition_names_the_line_casework_used():
+    reason = (
+        "income: below the line of 8,000 yuan (income_line_formerly_poor from "
+        "2027-03-14, catalogue version 2) on 2027-03-14"
+    )
+
+    assert unmet_text(reason, "zh") == "收入稳定超过标准线不足6个月（监测线 8,000 元）"
+    assert unmet_text(reason, "en").endswith("(line: 8,000 yuan)")
+    assert unmet_text("measures: none received", "zh") != "measures: none received"

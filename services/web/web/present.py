@@ -100,11 +100,22 @@ def event_facts(
     return facts
 
 
+# Casework names the income line it judged by: "below the line of 8,000 yuan (…)".
+_INCOME_LINE = re.compile(r"line of ([\d,.]+) yuan")
+
+
 def unmet_text(unmet: str, lang: str) -> str:
-    """``income: not above the line …`` → the catalogue's sentence for ``income``."""
+    """``income: not above the line …`` → the catalogue's sentence for ``income``,
+    with the income line casework used where it names one."""
     code = unmet.split(":", 1)[0].strip()
     text = label(lang, "unmet", code)
-    return unmet if text == code else text
+    if text == code:
+        return unmet
+    line = _INCOME_LINE.search(unmet) if code == "income" else None
+    if line:
+        shown = line.group(1)
+        text += f"（监测线 {shown} 元）" if lang == "zh" else f" (line: {shown} yuan)"
+    return text
 
 
 def actor_text(actor: dict[str, Any] | None, lang: str) -> str:
