@@ -149,20 +149,61 @@ def incoming_from_log(
     return messages, last
 
 
-class LocalFollower:
-    """Keeps a projection of the service's own events up to date."""
+class LogFollower:
+    """Follows the service's own notification log in the background: a batch at
+    a time, woken at once by a commit and polling briefly when idle. A failure is
+    logged and retried; it never ends the follower."""
 
-    def __init__(
-        self, app: ServiceApplication, projection: Projection, batch_size: int = 500
-    ):
-        self.app = app
-        self.projection = projection
+    def __init__(self, batch_size: int = 500):
         self.batch_size = batch_size
         self.position = 0
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
         self._wake.set()
+
+    def describe(self) -> str:
+        """What follows the log, as the log of failures names it."""
+        raise NotImplementedError
+
+    def start_position(self) -> int:
+        """The last notification id already taken in, read at start-up."""
+        raise NotImplementedError
+
+    def catch_up_once(self) -> int:
+        """Take in the next batch; return how many notifications were read."""
+        raise NotImplementedError
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        self.position = await asyncio.to_thread(self.start_position)
+        while not stopping.is_set():
+            try:
+                moved = await asyncio.to_thread(self.catch_up_once)
+            except Exception:
+                logger.exception("%s failed; retrying", self.describe())
+                await asyncio.sleep(1.0)
+                continue
+            if moved == 0:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), 0.05)
+
+
+class LocalFollower(LogFollower):
+    """Keeps a projection of the service's own events up to date."""
+
+    def __init__(
+        self, app: ServiceApplication, projection: Projection, batch_size: int = 500
+    ):
+        super().__init__(batch_size)
+        self.app = app
+        self.projection = projection
+
+    def describe(self) -> str:
+        return f"{self.app.service} view"
+
+    def start_position(self) -> int:
+        return self.projection.position(self.app.service)
 
     def catch_up_once(self) -> int:
         messages, last = incoming_from_log(self.app, self.position, self.batch_size)
@@ -171,22 +212,6 @@ class LocalFollower:
             self.projection.process([m for m in messages if m.key not in fresh])
         self.position = last
         return len(messages)
-
-    async def run(self, stopping: asyncio.Event) -> None:
-        self.position = await asyncio.to_thread(
-            self.projection.position, self.app.service
-        )
-        while not stopping.is_set():
-            try:
-                moved = await asyncio.to_thread(self.catch_up_once)
-            except Exception:
-                logger.exception("%s view failed; retrying", self.app.service)
-                await asyncio.sleep(1.0)
-                continue
-            if moved == 0:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), 0.05)
 
 
 def rows(curs: Cursor[DictRow]) -> list[dict[str, Any]]:

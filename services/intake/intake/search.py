@@ -21,8 +21,6 @@ commit together, and the whole index can be rebuilt from the start of the log.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 import hashlib
 import hmac
@@ -43,7 +41,7 @@ from psycopg import sql
 from fangpin.auth import Principal
 from fangpin.contracts import Role
 from fangpin.idnumber import InvalidIdNumber, normalise_id_number
-from fangpin.projection import Pool
+from fangpin.projection import LogFollower, Pool
 from intake.application import IntakeApplication
 from intake.domain import Household
 from intake.errors import NotAllowed
@@ -352,20 +350,21 @@ class PostgresSearchIndex:
             return [row["household_id"] for row in curs.fetchall()]
 
 
-class RegistryIndexer:
+class RegistryIndexer(LogFollower):
     """Keeps the search index up with the registry's events in intake's log."""
 
     def __init__(
         self, app: IntakeApplication, index: SearchIndex, batch_size: int = 500
     ):
+        super().__init__(batch_size)
         self.app = app
         self.index = index
-        self.batch_size = batch_size
-        self.position = 0
-        self._wake = asyncio.Event()
 
-    def wake(self) -> None:
-        self._wake.set()
+    def describe(self) -> str:
+        return "intake search index"
+
+    def start_position(self) -> int:
+        return self.index.position()
 
     def catch_up_once(self) -> int:
         notifications = self.app.recorder.select_notifications(
@@ -401,20 +400,6 @@ class RegistryIndexer:
             members=tuple(member_tokens(member, key) for member in state["members"]),
             position=position,
         )
-
-    async def run(self, stopping: asyncio.Event) -> None:
-        self.position = await asyncio.to_thread(self.index.position)
-        while not stopping.is_set():
-            try:
-                moved = await asyncio.to_thread(self.catch_up_once)
-            except Exception:
-                logger.exception("intake search index failed; retrying")
-                await asyncio.sleep(1.0)
-                continue
-            if moved == 0:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), 0.05)
 
 
 @dataclass(frozen=True)
