@@ -66,11 +66,11 @@ from typing import Any
 # folder first on the path, where ``import casework`` would find this file.
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import nats  # noqa: E402
+from benchkit import interrupted, percentile, rate, say  # noqa: E402
 from eventsourcing.cryptography import AESCipher  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
@@ -117,26 +117,6 @@ REPORT_EVERY = 30.0
 
 class Stalled(RuntimeError):
     pass
-
-
-def interrupted(*_: object) -> None:
-    # Left to its default, SIGTERM (from timeout, say) would skip the clean-up.
-    raise KeyboardInterrupt
-
-
-def say(text: str = "") -> None:
-    print(text, flush=True)
-
-
-def rate(count: float, seconds: float) -> float:
-    return count / seconds if seconds > 0 else float("inf")
-
-
-def percentile(ordered: list[float], fraction: float) -> float:
-    """Nearest rank: the smallest sample with this fraction at or below it."""
-    if not ordered:
-        return float("nan")
-    return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
 
 
 # --- the signals ----------------------------------------------------------------

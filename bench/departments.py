@@ -43,7 +43,6 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-import math
 import os
 import secrets
 import shlex
@@ -52,7 +51,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -61,6 +60,7 @@ from uuid import UUID
 
 import httpx
 import nats
+from benchkit import WINDOW, interrupted, percentile, pipelined, rate, say
 from eventsourcing.cryptography import AESCipher
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -90,7 +90,6 @@ if str(ROOT) not in sys.path:
 from tests.support import create_database, free_port_block  # noqa: E402
 
 RUNNING = ["intake", "screening"]
-WINDOW = 500  # publishes in flight at once, as a relay sends a batch
 REGISTER_CHUNK = 250  # households per registry batch, as an import saves them
 VILLAGES = sorted(DEMO_VILLAGES)
 DEPT_SUBJECT = "dept.medical_insurance.hospital_settlement"
@@ -102,38 +101,6 @@ DISTRICT = Principal(user_id="bench", role=Role.DISTRICT, area_code="510904")
 
 class Stalled(RuntimeError):
     pass
-
-
-def interrupted(*_: object) -> None:
-    # Left to its default, SIGTERM (from timeout, say) would end the bench
-    # without stopping the servers and services it started.
-    raise KeyboardInterrupt
-
-
-def say(text: str = "") -> None:
-    print(text, flush=True)
-
-
-def rate(count: float, seconds: float) -> float:
-    return count / seconds if seconds > 0 else float("inf")
-
-
-def percentile(ordered: list[float], fraction: float) -> float:
-    """Nearest rank: the smallest sample with this fraction at or below it."""
-    if not ordered:
-        return float("nan")
-    return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
-
-
-async def pipelined(calls: Iterable[Callable[[], Awaitable[Any]]]) -> None:
-    """Run the calls WINDOW at a time, each window awaited as a whole."""
-    window: list[Awaitable[Any]] = []
-    for call in calls:
-        window.append(call())
-        if len(window) == WINDOW:
-            await asyncio.gather(*window)
-            window = []
-    await asyncio.gather(*window)
 
 
 async def progress_until(

@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-import math
 import os
 import re
 import secrets
@@ -40,7 +39,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
@@ -49,6 +48,7 @@ from typing import Any
 import httpx
 import nats
 import psycopg
+from benchkit import WINDOW, interrupted, percentile, pipelined, rate, say
 from eventsourcing.utils import get_topic
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -75,7 +75,6 @@ if str(ROOT) not in sys.path:
 
 from tests.support import create_database, problem_envelope  # noqa: E402
 
-WINDOW = 500  # publishes in flight at once, as the relay sends a batch
 PG_BATCH = 1000
 PG_SINGLE_ROWS = 1000
 # Households per save when registering. A save sends all its events as one
@@ -106,29 +105,7 @@ class NoWaitExecutor(ThreadPoolExecutor):
         super().shutdown(wait=False, cancel_futures=cancel_futures)
 
 
-def interrupted(*_: object) -> None:
-    # Left to its default, SIGTERM (from timeout, say) would end the bench
-    # without stopping the servers and services it started.
-    raise KeyboardInterrupt
-
-
 # --- small helpers -----------------------------------------------------------------
-
-
-def say(text: str = "") -> None:
-    print(text, flush=True)
-
-
-def rate(count: int, seconds: float) -> float:
-    return count / seconds if seconds > 0 else float("inf")
-
-
-def percentile(ordered: list[float], fraction: float) -> float:
-    """Nearest rank: the smallest sample with this fraction of samples at or below."""
-    if not ordered:
-        return float("nan")
-    rank = max(1, math.ceil(fraction * len(ordered)))
-    return ordered[rank - 1]
 
 
 def free_port_block(size: int) -> int:
@@ -172,18 +149,6 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "FANGPIN_BATCH_SIZE": str(settings.batch_size),
         "FANGPIN_DEV_ISSUER": "1",
     }
-
-
-async def pipelined(calls: Iterable[Callable[[], Awaitable[Any]]]) -> None:
-    """Run the calls WINDOW at a time, each window awaited as a whole."""
-    window: list[Awaitable[Any]] = []
-    for call in calls:
-        window.append(call())
-        if len(window) == WINDOW:
-            await asyncio.gather(*window)
-            window = []
-    if window:
-        await asyncio.gather(*window)
 
 
 # --- stalls ------------------------------------------------------------------------

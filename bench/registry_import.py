@@ -32,6 +32,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 import psycopg
+from benchkit import rate, say
 from eventsourcing.cryptography import AESCipher
 
 from fangpin.auth import Principal
@@ -52,14 +53,6 @@ TODAY = date(2026, 12, 1)
 SURNAMES = "王李张刘陈杨黄赵周吴徐孙胡朱高林何郭马罗"
 GIVEN = "建国秀英志强桂兰德明玉珍文华小红国平春梅永刚丽娟海燕金凤"
 DISTRICT = Principal(user_id="bench", role=Role.DISTRICT, area_code=COUNTY)
-
-
-def say(text: str = "") -> None:
-    print(text, flush=True)
-
-
-def rate(count: float, seconds: float) -> float:
-    return count / seconds if seconds > 0 else float("inf")
 
 
 # --- a generated county -----------------------------------------------------------
