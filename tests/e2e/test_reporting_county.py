@@ -367,6 +367,9 @@ async def test_every_overview_figure_matches_what_the_county_fed_in(platform):
         settled = (
             figures["households"] == 6
             and figures["open_cases"] == 3
+            # The plan's case moves on to assistance once assistance's assignment
+            # has come back through casework: wait for that too.
+            and figures["open_cases.assistance"] == 1
             and measures.get("temporary_aid", {}).get("grants") == 1
             and measures.get("health_fund", {}).get("stopped") == 1
             and measures.get("serious_illness_aid", {}).get("assigned") == 1
